@@ -1,0 +1,81 @@
+"""Command-line tasks: ``flask --app backend <command>``."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+
+from backend import demo
+from backend.extensions import db
+from backend.idempotency import service as idempotency
+from backend.org import service as org
+from backend.org.models import Unit
+from shared.enums import Role
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(create_user)
+    app.cli.add_command(create_root_unit)
+    app.cli.add_command(purge_idempotency)
+
+
+@click.command("seed-demo")
+@click.option("--force", is_flag=True, help="Seed even when the database already has units.")
+def seed_demo(force: bool) -> None:
+    """Load the demo city: units, users of every role and about 20 cases."""
+    if db.session.scalar(sa.select(sa.func.count(Unit.id))) and not force:
+        click.echo("The database already has units; nothing seeded (use --force).")
+        return
+    summary = demo.seed()
+    db.session.commit()
+    click.echo(
+        f"Seeded {summary['units']} units, {summary['users']} users, "
+        f"{summary['cases']} cases. Demo password: {demo.DEMO_PASSWORD}"
+    )
+
+
+@click.command("create-root-unit")
+@click.option("--code", required=True)
+@click.option("--name", required=True)
+@click.option("--name-en")
+def create_root_unit(code: str, name: str, name_en: str | None) -> None:
+    """Create the city bureau at the top of a new organisation."""
+    unit = org.create_root_unit(code=code, name=name, name_en=name_en)
+    db.session.commit()
+    click.echo(str(unit.id))
+
+
+@click.command("create-user")
+@click.option("--username", required=True)
+@click.option("--display-name", required=True)
+@click.option("--unit-code", required=True, help="Code of the user's unit.")
+@click.option(
+    "--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role])
+)
+@click.password_option()
+def create_user(
+    username: str, display_name: str, unit_code: str, roles: tuple[str, ...], password: str
+) -> None:
+    """Create a user; the password is asked for, never taken from the command line."""
+    unit = db.session.scalar(sa.select(Unit).where(Unit.code == unit_code))
+    if unit is None:
+        raise click.BadParameter(f"no unit with code {unit_code!r}", param_hint="--unit-code")
+    user = org.create_user(
+        username=username,
+        display_name=display_name,
+        password=password,
+        unit=unit,
+        roles={Role(r) for r in roles},
+    )
+    db.session.commit()
+    click.echo(str(user.id))
+
+
+@click.command("purge-idempotency")
+def purge_idempotency() -> None:
+    """Delete expired Idempotency-Key records."""
+    count = idempotency.purge_expired()
+    db.session.commit()
+    click.echo(f"Deleted {count} expired records.")

@@ -1,0 +1,1 @@
+"""The Kivy field client (screens, app state and services)."""

@@ -1,0 +1,1 @@
+"""Workflow definitions (TOML), one file per case type."""
