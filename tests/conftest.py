@@ -1,0 +1,329 @@
+"""Test fixtures: a real database (SQLite file or a fresh PostgreSQL database),
+migrated with Alembic, a demo-like organisation, and real tokens.
+
+``FIELDCASE_TEST_BACKEND=postgres`` runs the suite on PostgreSQL, in a database
+made for the run (``FIELDCASE_TEST_POSTGRES_URL`` names the server) and dropped
+at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from backend import create_app
+from backend.extensions import db
+from backend.org import service as org
+from backend.org.models import Unit, User
+from shared.enums import Role, UnitTier
+
+PASSWORD = "correct horse battery"
+BACKEND = os.environ.get("FIELDCASE_TEST_BACKEND", "sqlite")
+POSTGRES_URL = os.environ.get(
+    "FIELDCASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def pytest_report_header() -> str:
+    return f"fieldcase database backend: {BACKEND}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND == "postgres":
+        return
+    skip = pytest.mark.skip(reason="runs in the PostgreSQL pass of scripts/test")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if BACKEND == "sqlite":
+        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "fieldcase.db")
+        return
+    name = f"fieldcase_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def signing_key_pem() -> str:
+    key = Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def make_app(database_url: str, tmp_path: Any, **overrides: Any) -> Flask:
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "JWT_PRIVATE_KEY": overrides.pop("JWT_PRIVATE_KEY", None) or SIGNING_KEY,
+        "RATE_LIMIT_LOGIN_PER_MINUTE": 100_000,
+        "RATE_LIMIT_REFRESH_PER_MINUTE": 100_000,
+        **overrides,
+    }
+    return create_app(config)
+
+
+SIGNING_KEY = signing_key_pem()
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    application = make_app(database_url, tmp_path_factory.mktemp("instance"))
+    with application.app_context():
+        upgrade(directory=application.extensions["migrate"].directory)
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass(frozen=True)
+class OrgUser:
+    id: uuid.UUID
+    username: str
+    unit_id: uuid.UUID
+    roles: frozenset[Role]
+
+
+@dataclass(frozen=True)
+class OrgUnit:
+    id: uuid.UUID
+    code: str
+
+
+@dataclass
+class Org:
+    """A city with two districts: A (stations A1, A2) and B (station B1)."""
+
+    units: dict[str, OrgUnit] = field(default_factory=dict)
+    users: dict[str, OrgUser] = field(default_factory=dict)
+
+    def user(self, name: str) -> OrgUser:
+        return self.users[name]
+
+    def unit(self, name: str) -> OrgUnit:
+        return self.units[name]
+
+
+STATION_STAFF = {
+    "officer": {Role.OFFICER},
+    "officer2": {Role.OFFICER},
+    "legal": {Role.LEGAL_OFFICER},
+    "leader": {Role.LEADER},
+    "manager": {Role.CASE_MANAGER},
+    "admin": {Role.ADMIN},
+}
+UPPER_STAFF = {
+    "legal": {Role.LEGAL_OFFICER},
+    "leader": {Role.LEADER},
+    "manager": {Role.CASE_MANAGER},
+    "admin": {Role.ADMIN},
+}
+
+
+def build_org(prefix: str) -> Org:
+    """Create a fresh organisation; user names are ``<prefix>.<unit>.<role>``."""
+    world = _OrmOrg()
+    city = org.create_root_unit(code=f"{prefix}C", name="测试市公安局")
+    world.units["city"] = city
+    for name, roles in UPPER_STAFF.items():
+        world.users[f"city.{name}"] = org.create_user(
+            username=f"{prefix}.city.{name}",
+            display_name=f"city {name}",
+            password=PASSWORD,
+            unit=city,
+            roles=roles,
+        )
+    admin = world.users["city.admin"]
+    for district_key, stations in (("a", ("a1", "a2")), ("b", ("b1",))):
+        district = org.create_unit(
+            admin,
+            code=f"{prefix}{district_key}".upper(),
+            name=f"分局{district_key}",
+            tier=UnitTier.DISTRICT,
+            parent_id=city.id,
+        )
+        world.units[district_key] = district
+        for name, roles in UPPER_STAFF.items():
+            world.users[f"{district_key}.{name}"] = org.create_user(
+                username=f"{prefix}.{district_key}.{name}",
+                display_name=f"{district_key} {name}",
+                password=PASSWORD,
+                unit=district,
+                roles=roles,
+            )
+        for station_key in stations:
+            station = org.create_unit(
+                admin,
+                code=f"{prefix}{station_key}".upper(),
+                name=f"派出所{station_key}",
+                tier=UnitTier.STATION,
+                parent_id=district.id,
+            )
+            world.units[station_key] = station
+            for name, roles in STATION_STAFF.items():
+                world.users[f"{station_key}.{name}"] = org.create_user(
+                    username=f"{prefix}.{station_key}.{name}",
+                    display_name=f"{station_key} {name}",
+                    password=PASSWORD,
+                    unit=station,
+                    roles=roles,
+                )
+    db.session.commit()
+    return Org(
+        units={k: OrgUnit(u.id, u.code) for k, u in world.units.items()},
+        users={k: OrgUser(u.id, u.username, u.unit_id, u.roles) for k, u in world.users.items()},
+    )
+
+
+@dataclass
+class _OrmOrg:
+    units: dict[str, Unit] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def world(app: Flask) -> Org:
+    """One organisation shared by the tests of a run (tests make their own cases)."""
+    with app.app_context():
+        return build_org("t" + uuid.uuid4().hex[:6])
+
+
+class Api:
+    """A thin JSON client over Flask's test client, signing in with real tokens."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self._tokens: dict[uuid.UUID, str] = {}
+
+    def login(self, user: OrgUser, password: str = PASSWORD) -> dict[str, Any]:
+        response = self.client.post(
+            "/api/v1/auth/login", json={"username": user.username, "password": password}
+        )
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def token(self, user: OrgUser) -> str:
+        if user.id not in self._tokens:
+            self._tokens[user.id] = self.login(user)["access_token"]
+        return self._tokens[user.id]
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        user: OrgUser | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        all_headers = dict(headers or {})
+        if user is not None:
+            all_headers["Authorization"] = f"Bearer {self.token(user)}"
+        return self.client.open(path, method=method, headers=all_headers, **kwargs)
+
+    def get(self, path: str, user: OrgUser | None = None, **kw: Any) -> Any:
+        return self.request("GET", path, user, **kw)
+
+    def post(self, path: str, user: OrgUser | None = None, **kw: Any) -> Any:
+        return self.request("POST", path, user, **kw)
+
+    def patch(self, path: str, user: OrgUser | None = None, **kw: Any) -> Any:
+        return self.request("PATCH", path, user, **kw)
+
+    # Factories
+
+    def incident(self, officer: OrgUser, **fields: Any) -> dict[str, Any]:
+        body = {
+            "occurred_at": datetime(2026, 3, 1, 9, 30, tzinfo=UTC).isoformat(),
+            "place": "人民路1号",
+            "category": "治安",
+            "summary": "两人在夜市互殴。",
+            "reporter": {"name": "张伟", "phone": "13812345678", "id_number": "110101199001011234"},
+            **fields,
+        }
+        response = self.post("/api/v1/incidents", officer, json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def case(self, officer: OrgUser, case_type: str = "administrative") -> dict[str, Any]:
+        incident = self.incident(officer)
+        response = self.post(
+            f"/api/v1/incidents/{incident['id']}/accept",
+            officer,
+            json={"case_type": case_type, "title": "测试案件"},
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def etag(self, case_id: str, user: OrgUser) -> str:
+        response = self.get(f"/api/v1/cases/{case_id}", user)
+        assert response.status_code == 200, response.get_json()
+        return response.headers["ETag"]
+
+    def step(
+        self,
+        case_id: str,
+        user: OrgUser,
+        action: str,
+        payload: dict[str, Any] | None = None,
+        comment: str | None = None,
+    ) -> Any:
+        return self.post(
+            f"/api/v1/cases/{case_id}/transitions",
+            user,
+            headers={"If-Match": self.etag(case_id, user)},
+            json={"action": action, "payload": payload or {}, "comment": comment},
+        )
+
+    def pending_approval(self, case_id: str, user: OrgUser) -> dict[str, Any]:
+        response = self.get("/api/v1/approvals?status=pending&limit=200", user)
+        assert response.status_code == 200, response.get_json()
+        matches = [a for a in response.get_json()["items"] if a["case_id"] == case_id]
+        assert len(matches) == 1, matches
+        return matches[0]
+
+    def decide(
+        self,
+        approval_id: str,
+        user: OrgUser,
+        decision: str = "approve",
+        comment: str | None = "同意",
+    ) -> Any:
+        return self.post(
+            f"/api/v1/approvals/{approval_id}/decision",
+            user,
+            json={"decision": decision, "comment": comment},
+        )
+
+
+@pytest.fixture
+def api(client: FlaskClient) -> Api:
+    return Api(client)
