@@ -64,7 +64,8 @@ class Blueprint(_Blueprint):
     """A resource blueprint; every operation is authenticated unless marked public.
 
     The access rules that ``backend.auth.access`` attaches to a view are written
-    into its OpenAPI operation: security, the 401 and 403 answers and the roles allowed (``x-roles``).
+    into its OpenAPI operation: security, the 401 and 403 answers and the roles
+    allowed (``x-roles``).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

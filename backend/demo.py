@@ -84,6 +84,15 @@ CATEGORIES = [
 ]
 
 
+STREETS = ["人民路", "解放路", "滨江路", "中山路"]
+
+
+def _id_number(rng: random.Random, region: str) -> str:
+    """A made-up 18-character resident ID number (region, birth date, serial, check)."""
+    birth = f"{rng.randint(1960, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+    return f"{region}{birth}{rng.randint(100, 999)}{rng.choice('0123456789X')}"
+
+
 def _user(unit: Unit, suffix: str, name: str, roles: set[Role]) -> User:
     return org.create_user(
         username=f"{unit.code.lower()}.{suffix}",
@@ -162,7 +171,7 @@ def _demo_case(
         {
             "id": None,
             "occurred_at": utcnow() - timedelta(hours=rng.randint(2, 400)),
-            "place": f"示范市{rng.choice(['人民路', '解放路', '滨江路', '中山路'])}{rng.randint(1, 300)}号",
+            "place": f"示范市{rng.choice(STREETS)}{rng.randint(1, 300)}号",
             "latitude": 30.0 + rng.random(),
             "longitude": 120.0 + rng.random(),
             "source": rng.choice(["dispatch", "walk_in", "patrol"]),
@@ -171,7 +180,7 @@ def _demo_case(
             "reporter": {
                 "name": rng.choice(["张伟", "王芳", "李娜", "刘洋"]),
                 "phone": f"138{rng.randint(10_000_000, 99_999_999)}",
-                "id_number": f"110101199{rng.randint(0, 9)}0{rng.randint(1, 9)}1{rng.randint(100, 999)}X",
+                "id_number": _id_number(rng, "110101"),
             },
         },
     )
@@ -185,7 +194,7 @@ def _demo_case(
             "id": None,
             "role": PersonRole.SUSPECT,
             "name": rng.choice(["赵强", "孙磊", "周杰"]),
-            "id_number": f"3301021988{rng.randint(10, 12)}{rng.randint(10, 28)}{rng.randint(1000, 9999)}",
+            "id_number": _id_number(rng, "330102"),
             "phone": f"139{rng.randint(10_000_000, 99_999_999)}",
             "address": "示范市东城区人民路88号",
         },

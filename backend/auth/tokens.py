@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,14 +48,23 @@ def _load_private_key(app: Flask) -> Ed25519PrivateKey:
 
 
 def _write_new_key(path: Path) -> None:
-    """Create a signing key for a single-host install; production passes one in."""
+    """Create a signing key for a single-host install; production passes one in.
+
+    Written to a temporary file and linked into place, so that workers starting
+    together agree on one key and never read a half-written file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".jwt-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
 
 
 def init_app(app: Flask) -> None:
