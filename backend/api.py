@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import http
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from flask import Flask
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
 from flask_smorest.utils import prepare_response
+from webargs.flaskparser import FlaskParser
 
 from backend.errors import PROBLEM_CONTENT_TYPE, handle_http_exception
 
@@ -60,6 +61,16 @@ class Api(_Api):
         )
 
 
+class ArgumentsParser(FlaskParser):
+    """Query strings are validated as strictly as bodies: unknown parameters are refused."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION: ClassVar[dict[str, str | None]] = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
+
+
 class Blueprint(_Blueprint):
     """A resource blueprint; every operation is authenticated unless marked public.
 
@@ -67,6 +78,8 @@ class Blueprint(_Blueprint):
     into its OpenAPI operation: security, the 401 and 403 answers and the roles
     allowed (``x-roles``).
     """
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

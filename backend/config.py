@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 MAX_ACCESS_TOKEN_MINUTES = 15
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 
 
 def _int(name: str, default: int) -> int:
@@ -46,8 +48,6 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "RATE_LIMIT_LOGIN_PER_MINUTE": _int("FIELDCASE_RATE_LIMIT_LOGIN_PER_MINUTE", 30),
         "RATE_LIMIT_REFRESH_PER_MINUTE": _int("FIELDCASE_RATE_LIMIT_REFRESH_PER_MINUTE", 60),
         "MAX_CONTENT_LENGTH": _int("FIELDCASE_MAX_BODY_BYTES", 1024 * 1024),
-        "PAGE_SIZE_DEFAULT": 50,
-        "PAGE_SIZE_MAX": 200,
         "IDEMPOTENCY_TTL": timedelta(days=_int("FIELDCASE_IDEMPOTENCY_DAYS", 30)),
         "PROXY_COUNT": _int("FIELDCASE_PROXY_COUNT", 0),
         "API_TITLE": "Fieldcase API",

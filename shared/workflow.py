@@ -203,6 +203,14 @@ def _check(workflow: Workflow) -> None:
                 raise WorkflowError(f"action {action.name}: unknown input type {spec.type!r}")
             if spec.type == "choice" and not spec.choices:
                 raise WorkflowError(f"action {action.name}: choice input without choices")
+    seen, todo = {workflow.initial}, [workflow.initial]
+    while todo:
+        for action in workflow.actions_from(todo.pop()):
+            if action.target not in seen:
+                seen.add(action.target)
+                todo.append(action.target)
+    if not any(states[s].terminal for s in seen):
+        raise WorkflowError(f"no terminal state can be reached from {workflow.initial!r}")
 
 
 @cache

@@ -40,15 +40,6 @@ def pytest_report_header() -> str:
     return f"fieldcase database backend: {BACKEND}"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if BACKEND == "postgres":
-        return
-    skip = pytest.mark.skip(reason="runs in the PostgreSQL pass of scripts/test")
-    for item in items:
-        if "postgres_only" in item.keywords:
-            item.add_marker(skip)
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if BACKEND == "sqlite":

@@ -28,7 +28,7 @@ from backend.cases.schemas import (
     PersonSchema,
     RevealSchema,
 )
-from shared.enums import Role
+from shared.enums import IDENTITY_REVEALER_ROLES, Role
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Incidents and cases")
 
@@ -154,15 +154,14 @@ def add_person(data: dict[str, Any], case_id: uuid.UUID) -> tuple[dict[str, Any]
 
 
 @blp.route("/cases/<uuid:case_id>/persons/<uuid:person_id>/reveal", methods=["POST"])
+@roles_required(*sorted(IDENTITY_REVEALER_ROLES))
 @blp.arguments(RevealSchema)
 @blp.response(200, PersonSchema)
 @blp.alt_response(404, response="NOT_FOUND")
-@blp.alt_response(403, response="FORBIDDEN")
 def reveal_person(data: dict[str, Any], case_id: uuid.UUID, person_id: uuid.UUID) -> Any:
     """A person's full identity data; the stated reason is kept in the audit trail."""
     user = current_user()
     case = service.get_case(user, case_id)
-    service.check_reveal_allowed(user)
     person = service.get_person(case, person_id)
     audit.target("person", person.id, reason=data["reason"])
     return service.revealed(person)

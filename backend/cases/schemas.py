@@ -1,25 +1,21 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app
 from marshmallow import validate
 
 from backend.api import Schema
+from backend.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from shared.enums import CaseType, IncidentStatus, PersonRole
 
 ID_NUMBER = validate.Regexp(r"^[0-9A-Za-z]{6,32}$")
 PHONE = validate.Regexp(r"^\+?[0-9 -]{3,32}$")
 
 
-def _max_page() -> int:
-    return current_app.config["PAGE_SIZE_MAX"]
-
-
 class PageQuerySchema(Schema):
     limit = ma.fields.Integer(
-        load_default=50,
-        validate=lambda n: 1 <= n <= _max_page(),
-        metadata={"description": "Items per page, 1 to 200"},
+        load_default=DEFAULT_PAGE_SIZE,
+        validate=validate.Range(1, MAX_PAGE_SIZE),
+        metadata={"description": f"Items per page, 1 to {MAX_PAGE_SIZE}"},
     )
     cursor = ma.fields.String(load_default=None, validate=validate.Length(1, 200))
 

@@ -20,7 +20,6 @@ from backend.org.service import visible_unit_ids
 from backend.pagination import keyset_page
 from shared.enums import (
     CASE_READER_ROLES,
-    IDENTITY_REVEALER_ROLES,
     CaseType,
     IncidentStatus,
     PersonRole,
@@ -357,8 +356,3 @@ def add_person(user: User, case: Case, data: dict[str, Any]) -> tuple[CasePerson
         case, "person_added", user, payload={"person_id": str(person.id), "role": str(person.role)}
     )
     return person, True
-
-
-def check_reveal_allowed(user: User) -> None:
-    if not user.has_role(*IDENTITY_REVEALER_ROLES):
-        raise Forbidden("Your role may not see identity data.")

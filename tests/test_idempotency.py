@@ -1,0 +1,166 @@
+"""Idempotency-Key (checklist I1): replays, mismatches and in-flight requests."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from backend.cases.models import Incident
+from backend.extensions import db
+from backend.idempotency.models import IdempotencyRecord
+from backend.idempotency.service import request_fingerprint
+
+BODY = {
+    "occurred_at": "2026-05-01T08:00:00+08:00",
+    "place": "解放路9号",
+    "category": "噪音",
+    "summary": "深夜噪音扰民。",
+}
+
+
+def _count_incidents(app, summary: str) -> int:
+    with app.app_context():
+        return db.session.scalar(
+            sa.select(sa.func.count(Incident.id)).where(Incident.summary == summary)
+        )
+
+
+def test_five_replays_make_one_record_and_return_the_same_response(api, world, app):
+    officer = world.user("a1.officer")
+    summary = f"重放测试 {uuid.uuid4()}"
+    key = str(uuid.uuid4())
+    responses = [
+        api.post(
+            "/api/v1/incidents",
+            officer,
+            json={**BODY, "summary": summary},
+            headers={"Idempotency-Key": key},
+        )
+        for _ in range(5)
+    ]
+    assert [r.status_code for r in responses] == [201] * 5
+    assert len({r.get_json()["id"] for r in responses}) == 1
+    assert "Idempotent-Replayed" not in responses[0].headers
+    assert all(r.headers["Idempotent-Replayed"] == "true" for r in responses[1:])
+    assert _count_incidents(app, summary) == 1
+
+
+def test_same_key_with_another_body_is_422_and_changes_nothing(api, world, app):
+    officer = world.user("a1.officer")
+    key = str(uuid.uuid4())
+    first = f"原始 {uuid.uuid4()}"
+    other = f"另一个 {uuid.uuid4()}"
+    assert (
+        api.post(
+            "/api/v1/incidents",
+            officer,
+            json={**BODY, "summary": first},
+            headers={"Idempotency-Key": key},
+        ).status_code
+        == 201
+    )
+    reused = api.post(
+        "/api/v1/incidents",
+        officer,
+        json={**BODY, "summary": other},
+        headers={"Idempotency-Key": key},
+    )
+    assert reused.status_code == 422
+    assert reused.content_type == "application/problem+json"
+    assert reused.get_json()["type"].endswith("idempotency-key-reuse")
+    assert _count_incidents(app, other) == 0
+
+
+def test_keys_are_scoped_per_user_and_endpoint(api, world, app):
+    key = str(uuid.uuid4())
+    summary = f"范围 {uuid.uuid4()}"
+    for user in (world.user("a1.officer"), world.user("a1.officer2")):
+        response = api.post(
+            "/api/v1/incidents",
+            user,
+            json={**BODY, "summary": summary},
+            headers={"Idempotency-Key": key},
+        )
+        assert response.status_code == 201
+        assert "Idempotent-Replayed" not in response.headers
+    assert _count_incidents(app, summary) == 2
+
+
+def test_a_request_still_in_flight_gets_409(api, world, app):
+    officer = world.user("a1.officer")
+    key = str(uuid.uuid4())
+    summary = f"进行中 {uuid.uuid4()}"
+    body = {**BODY, "summary": summary}
+    raw = json.dumps(body).encode()
+    with app.app_context():
+        db.session.add(
+            IdempotencyRecord(
+                user_id=officer.id,
+                method="POST",
+                path="/api/v1/incidents",
+                key=key,
+                request_hash=request_fingerprint("POST", "/api/v1/incidents", raw),
+                expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+            )
+        )
+        db.session.commit()
+    response = api.post(
+        "/api/v1/incidents",
+        officer,
+        data=raw,
+        headers={"Idempotency-Key": key, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 409
+    assert response.get_json()["type"].endswith("idempotency-in-flight")
+    assert _count_incidents(app, summary) == 0
+
+
+def test_a_failed_request_releases_its_key(api, world, app):
+    officer = world.user("a1.officer")
+    key = str(uuid.uuid4())
+    summary = f"失败后重试 {uuid.uuid4()}"
+    bad = api.post(
+        "/api/v1/incidents",
+        officer,
+        json={**BODY, "summary": summary, "latitude": 99},
+        headers={"Idempotency-Key": key},
+    )
+    assert bad.status_code == 422
+    good = api.post(
+        "/api/v1/incidents",
+        officer,
+        json={**BODY, "summary": summary},
+        headers={"Idempotency-Key": key},
+    )
+    assert good.status_code == 201
+    assert "Idempotent-Replayed" not in good.headers
+
+
+def test_transitions_honour_the_key(api, world, app):
+    officer = world.user("a1.officer")
+    case = api.case(officer)
+    etag = api.etag(case["id"], officer)
+    key = str(uuid.uuid4())
+    headers = {"If-Match": etag, "Idempotency-Key": key}
+    body = {"action": "start_investigation", "payload": {}}
+    url = f"/api/v1/cases/{case['id']}/transitions"
+    first = api.post(url, officer, json=body, headers=headers)
+    replay = api.post(url, officer, json=body, headers=headers)
+    assert (first.status_code, replay.status_code) == (200, 200)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.headers["ETag"] == first.headers["ETag"]
+    events = api.get(f"/api/v1/cases/{case['id']}/events", officer).get_json()
+    assert [e["to_state"] for e in events] == ["accepted", "investigating"]
+
+
+def test_malformed_keys_are_refused(api, world):
+    officer = world.user("a1.officer")
+    for key in ("", "x" * 256, "bad key", "键"):
+        response = api.post(
+            "/api/v1/incidents", officer, json=BODY, headers={"Idempotency-Key": key}
+        )
+        assert response.status_code == 400, key
+        assert response.content_type == "application/problem+json"
