@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 from flask import Flask
+from flask.cli import with_appcontext
 
 from backend import demo
+from backend.errors import Problem
 from backend.extensions import db
 from backend.idempotency import service as idempotency
 from backend.org import service as org
@@ -22,6 +24,7 @@ def register(app: Flask) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--force", is_flag=True, help="Seed even when the database already has units.")
 def seed_demo(force: bool) -> None:
     """Load the demo city: units, users of every role and about 20 cases."""
@@ -37,6 +40,7 @@ def seed_demo(force: bool) -> None:
 
 
 @click.command("create-root-unit")
+@with_appcontext
 @click.option("--code", required=True)
 @click.option("--name", required=True)
 @click.option("--name-en")
@@ -48,6 +52,7 @@ def create_root_unit(code: str, name: str, name_en: str | None) -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.option("--username", required=True)
 @click.option("--display-name", required=True)
 @click.option("--unit-code", required=True, help="Code of the user's unit.")
@@ -62,18 +67,22 @@ def create_user(
     unit = db.session.scalar(sa.select(Unit).where(Unit.code == unit_code))
     if unit is None:
         raise click.BadParameter(f"no unit with code {unit_code!r}", param_hint="--unit-code")
-    user = org.create_user(
-        username=username,
-        display_name=display_name,
-        password=password,
-        unit=unit,
-        roles={Role(r) for r in roles},
-    )
+    try:
+        user = org.create_user(
+            username=username,
+            display_name=display_name,
+            password=password,
+            unit=unit,
+            roles={Role(r) for r in roles},
+        )
+    except Problem as problem:
+        raise click.ClickException(problem.detail) from problem
     db.session.commit()
     click.echo(str(user.id))
 
 
 @click.command("purge-idempotency")
+@with_appcontext
 def purge_idempotency() -> None:
     """Delete expired Idempotency-Key records."""
     count = idempotency.purge_expired()
