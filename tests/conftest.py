@@ -56,6 +56,22 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def fresh_database(tmp_path: Any) -> Iterator[str]:
+    """An empty database on the backend under test, dropped afterwards."""
+    if BACKEND == "sqlite":
+        yield "sqlite:///" + str(tmp_path / "fresh.db")
+        return
+    name = f"fieldcase_fresh_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_URL.rpartition("/")[0] + "/" + name
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def signing_key_pem() -> str:
     key = Ed25519PrivateKey.generate()
     return key.private_bytes(

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import psycopg
-import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
@@ -14,23 +9,8 @@ from backend.cases.models import Case
 from backend.demo import DEMO_PASSWORD
 from backend.extensions import db
 from backend.org.models import Unit, User
-from conftest import BACKEND, POSTGRES_URL, make_app
 
-
-@pytest.fixture
-def fresh_database(tmp_path) -> Iterator[str]:
-    """An empty database on the backend under test."""
-    if BACKEND == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "fresh.db")
-        return
-    name = f"fieldcase_fresh_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield POSTGRES_URL.rpartition("/")[0] + "/" + name
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+from conftest import make_app
 
 
 def test_migrations_upgrade_downgrade_and_upgrade_again(fresh_database, tmp_path):

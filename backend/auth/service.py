@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.auth import tokens
 from backend.auth.models import AuthSession, LoginThrottle, RateLimitWindow, RefreshToken
@@ -46,6 +48,20 @@ def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
+def _locked_row(model: type[Any], key: str, **defaults: Any) -> Any:
+    """The row with primary key ``key``, created if missing, locked until commit.
+
+    INSERT .. ON CONFLICT DO NOTHING first: two requests meeting a new key at
+    once then both find the row, instead of one failing on the primary key.
+    """
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    column = sa.inspect(model).primary_key[0].key
+    db.session.execute(
+        dialect.insert(model).values({column: key, **defaults}).on_conflict_do_nothing()
+    )
+    return db.session.get(model, key, with_for_update=True)
+
+
 def check_rate_limit(kind: str, client: str, per_minute: int, now: datetime) -> None:
     """Count a request in the current one-minute window; 429 past the limit.
 
@@ -53,11 +69,8 @@ def check_rate_limit(kind: str, client: str, per_minute: int, now: datetime) -> 
     """
     key = f"{kind}:{client}"
     window = now.replace(second=0, microsecond=0)
-    row = db.session.get(RateLimitWindow, key, with_for_update=True)
-    if row is None:
-        row = RateLimitWindow(key=key, window_start=window, count=0)
-        db.session.add(row)
-    elif row.window_start != window:
+    row = _locked_row(RateLimitWindow, key, window_start=window, count=0)
+    if row.window_start != window:
         row.window_start, row.count = window, 0
     row.count += 1
     db.session.flush()
@@ -71,10 +84,7 @@ def login(username: str, password: str, client: str, device_id: str | None) -> T
     now = utcnow()
     check_rate_limit("login", client, config["RATE_LIMIT_LOGIN_PER_MINUTE"], now)
     name = normalise_username(username)
-    throttle = db.session.get(LoginThrottle, name, with_for_update=True)
-    if throttle is None:
-        throttle = LoginThrottle(username=name, failures=0)
-        db.session.add(throttle)
+    throttle = _locked_row(LoginThrottle, name, failures=0)
     if throttle.locked_until and throttle.locked_until > now:
         retry_after = int((throttle.locked_until - now).total_seconds()) + 1
         raise TooManyRequests(
@@ -125,7 +135,11 @@ def refresh(refresh_token: str, client: str) -> TokenPair:
     config = current_app.config
     now = utcnow()
     check_rate_limit("refresh", client, config["RATE_LIMIT_REFRESH_PER_MINUTE"], now)
-    claims = tokens.verify(refresh_token, tokens.REFRESH)
+    try:
+        claims = tokens.verify(refresh_token, tokens.REFRESH)
+    except Unauthorized as exc:
+        exc.keep_changes = True  # a refused token still counts against the rate limit
+        raise
     won = db.session.execute(
         sa.update(RefreshToken)
         .where(RefreshToken.jti == claims.jti, RefreshToken.used_at.is_(None))
