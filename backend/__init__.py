@@ -44,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _register_api(app: Flask) -> None:
     from backend.auth.routes import blp as auth_blp
     from backend.cases.routes import blp as cases_blp
+    from backend.docs import docs_assets
     from backend.health import blp as health_blp
     from backend.org.routes import blp as org_blp
     from backend.workflow.routes import blp as workflow_blp
@@ -53,6 +54,7 @@ def _register_api(app: Flask) -> None:
     for blp in (auth_blp, org_blp, cases_blp, workflow_blp):
         api.register_blueprint(blp)
     app.register_blueprint(health_blp)
+    app.register_blueprint(docs_assets)
 
 
 def _register_cli(app: Flask) -> None:

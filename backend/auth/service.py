@@ -147,7 +147,12 @@ def refresh(refresh_token: str, client: str) -> TokenPair:
     ).rowcount
     row = db.session.get(RefreshToken, claims.jti)
     session = db.session.get(AuthSession, claims.session_id)
-    if row is None or session is None or row.session_id != session.id:
+    if (
+        row is None
+        or session is None
+        or row.session_id != session.id
+        or session.user_id != claims.user_id
+    ):
         raise Unauthorized("The token is not valid.", slug="invalid-token")
     if not won:
         used_at = row.used_at

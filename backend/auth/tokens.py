@@ -125,5 +125,5 @@ def verify(token: str, kind: str) -> Claims:
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The token has expired.", slug="token-expired") from exc
-    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+    except (jwt.InvalidTokenError, ValueError, TypeError, AttributeError) as exc:
         raise Unauthorized("The token is not valid.", slug="invalid-token") from exc

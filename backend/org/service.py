@@ -66,6 +66,8 @@ def create_unit(
         raise Unprocessable(f"A {parent.tier} unit cannot hold a {tier} unit.")
     if db.session.scalar(sa.select(Unit.id).where(Unit.code == code)):
         raise Conflict("A unit with this code exists.")
+    if unit_id is not None and db.session.get(Unit, unit_id) is not None:
+        raise Conflict("A unit with this id exists.")
     unit = Unit(
         id=unit_id or uuid.uuid4(),
         code=code,
