@@ -56,9 +56,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "/docs",
-        "OPENAPI_SWAGGER_UI_URL": os.environ.get(
-            "FIELDCASE_SWAGGER_UI_URL", "/api/docs/assets/"
-        ),
+        "OPENAPI_SWAGGER_UI_URL": os.environ.get("FIELDCASE_SWAGGER_UI_URL", "/api/docs/assets/"),
         "JSON_SORT_KEYS": False,
     }
     config.update(overrides or {})

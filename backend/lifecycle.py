@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
@@ -30,9 +31,12 @@ def _is_api_request() -> bool:
     return request.path.startswith(API_PREFIX)
 
 
+def _view() -> Any:
+    return current_app.view_functions.get(request.endpoint or "")
+
+
 def _view_is_public() -> bool:
-    func = current_app.view_functions.get(request.endpoint or "")
-    return bool(getattr(func, "public", False))
+    return bool(getattr(_view(), "public", False))
 
 
 def _bearer_token() -> str:
@@ -51,11 +55,12 @@ def _begin() -> Response | None:
     device = request.headers.get("X-Device-Id")
     if device is not None and not DEVICE_ID_PATTERN.match(device):
         raise Problem("X-Device-Id must be 1 to 64 letters, digits or . _ : -")
+    g.device_id = device
     if request.url_rule is None or _view_is_public():
         return None
     g.user, g.auth_session = auth.authenticate(_bearer_token())
     key = request.headers.get("Idempotency-Key")
-    if request.method == "POST" and key is not None:
+    if request.method == "POST" and key is not None and idempotency.applies_to(_view()):
         record_id, replay = idempotency.claim(
             g.user.id, request.method, request.path, key, request.get_data(cache=True)
         )

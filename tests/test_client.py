@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import PASSWORD, Org, OrgUser, make_app
 from flask import Flask
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
@@ -35,6 +34,8 @@ from shared.client import (
     ValidationError,
 )
 from shared.enums import CaseType, Decision, PersonRole, Role, UnitTier
+
+from conftest import PASSWORD, Org, OrgUser, make_app
 
 WHEN = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 PROBLEM = "urn:fieldcase:problem:"
@@ -397,9 +398,12 @@ def test_errors_map_to_their_classes(connect: Connect, world: Org) -> None:
 
 def test_server_errors_and_network_failures() -> None:
     down = Response("<html>维护中</html>", status=503, mimetype="text/html")
-    with serving(down) as url, FieldcaseClient(url) as client:
-        with pytest.raises(ServerError) as failed:
-            client.list_workflows()
+    with (
+        serving(down) as url,
+        FieldcaseClient(url) as client,
+        pytest.raises(ServerError) as failed,
+    ):
+        client.list_workflows()
     assert failed.value.status == 503
     assert failed.value.title == "Service Unavailable"
 

@@ -164,3 +164,20 @@ def test_malformed_keys_are_refused(api, world):
         )
         assert response.status_code == 400, key
         assert response.content_type == "application/problem+json"
+
+
+def test_revealed_identity_data_is_never_stored_for_replay(api, world, app):
+    officer = world.user("a1.officer")
+    case = api.case(officer)
+    person = api.get(f"/api/v1/cases/{case['id']}/persons", officer).get_json()[0]
+    key = str(uuid.uuid4())
+    url = f"/api/v1/cases/{case['id']}/persons/{person['id']}/reveal"
+    for _ in range(2):
+        response = api.post(
+            url, officer, json={"reason": "核实报警人身份"}, headers={"Idempotency-Key": key}
+        )
+        assert response.status_code == 200
+        assert "Idempotent-Replayed" not in response.headers
+    with app.app_context():
+        stored = db.session.scalar(sa.select(sa.func.count()).where(IdempotencyRecord.key == key))
+    assert stored == 0

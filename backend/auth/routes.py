@@ -11,6 +11,7 @@ from backend.audit import service as audit
 from backend.auth import service
 from backend.auth.access import public
 from backend.auth.schemas import LoginSchema, RefreshSchema, TokenPairSchema
+from backend.idempotency import service as idempotency
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Authentication")
 
@@ -52,6 +53,7 @@ def refresh(data: dict[str, Any]) -> service.TokenPair:
 
 
 @blp.route("/logout", methods=["POST"])
+@idempotency.exempt
 @blp.response(204)
 def logout() -> None:
     """End this sign-in: its access and refresh tokens stop working at once."""

@@ -28,6 +28,7 @@ from backend.cases.schemas import (
     PersonSchema,
     RevealSchema,
 )
+from backend.idempotency import service as idempotency
 from shared.enums import IDENTITY_REVEALER_ROLES, Role
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Incidents and cases")
@@ -154,6 +155,7 @@ def add_person(data: dict[str, Any], case_id: uuid.UUID) -> tuple[dict[str, Any]
 
 
 @blp.route("/cases/<uuid:case_id>/persons/<uuid:person_id>/reveal", methods=["POST"])
+@idempotency.exempt
 @roles_required(*sorted(IDENTITY_REVEALER_ROLES))
 @blp.arguments(RevealSchema)
 @blp.response(200, PersonSchema)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Response, current_app
@@ -21,8 +23,24 @@ from backend.errors import Conflict, Problem, Unprocessable
 from backend.extensions import db
 from backend.idempotency.models import IdempotencyRecord
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
+
+
+def exempt(view: F) -> F:
+    """Mark a POST that changes no case data, whose answer must not be stored.
+
+    Revealing identity data is one: its answer would otherwise sit in the
+    idempotency table for weeks.
+    """
+    view.idempotency_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+def applies_to(view: Any) -> bool:
+    return not getattr(view, "idempotency_exempt", False)
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
