@@ -122,3 +122,42 @@ def test_concurrent_resends_with_one_idempotency_key_create_one_incident(api, wo
     assert len({r.get_json()["id"] for r in responses if r.status_code == 201}) == 1
     listed = api.get("/api/v1/incidents?limit=200", officer).get_json()["items"]
     assert [i["summary"] for i in listed].count(summary) == 1
+
+
+def test_concurrent_resends_of_an_offline_incident_store_it_once(api, world, app):
+    officer = world.user("a1.officer")
+    incident_id = str(uuid.uuid4())
+    headers = bearer(api, officer)
+    body = {
+        "id": incident_id,
+        "occurred_at": "2026-05-01T08:00:00+08:00",
+        "place": "中山路2号",
+        "category": "治安",
+        "summary": "离线重发",
+    }
+    responses = race(
+        app, 10, lambda client, _: client.post("/api/v1/incidents", headers=headers, json=body)
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] * 9 + [201]
+    assert {r.get_json()["id"] for r in responses} == {incident_id}
+
+
+def test_concurrent_accepts_of_one_incident_make_one_case(api, world, app):
+    officer = world.user("a1.officer")
+    incident = api.incident(officer)
+    headers = bearer(api, officer)
+    responses = race(
+        app,
+        10,
+        lambda client, i: client.post(
+            f"/api/v1/incidents/{incident['id']}/accept",
+            headers=headers,
+            json={"case_type": "criminal", "title": f"抢先 {i}"},
+        ),
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] + [409] * 9
+    accepted = api.get(f"/api/v1/incidents/{incident['id']}", officer).get_json()
+    winner = next(r.get_json() for r in responses if r.status_code == 201)
+    assert accepted["case_id"] == winner["id"]

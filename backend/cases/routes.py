@@ -79,7 +79,7 @@ def accept_incident(data: dict[str, Any], incident_id: uuid.UUID) -> Result:
     user = current_user()
     case, created = service.accept_incident(
         user,
-        service.get_incident(user, incident_id),
+        service.get_incident(user, incident_id, for_update=True),
         case_type=data["case_type"],
         title=data["title"],
         case_id=data["case_id"],
@@ -97,7 +97,8 @@ def accept_incident(data: dict[str, Any], incident_id: uuid.UUID) -> Result:
 def close_incident(data: dict[str, Any], incident_id: uuid.UUID) -> Incident:
     """Close the incident as not a case."""
     user = current_user()
-    return service.close_incident(user, service.get_incident(user, incident_id), data["reason"])
+    incident = service.get_incident(user, incident_id, for_update=True)
+    return service.close_incident(user, incident, data["reason"])
 
 
 @blp.route("/cases")

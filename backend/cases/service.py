@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from backend.cases.models import Case, CaseEvent, CaseNumberCounter, CasePerson, Incident
 from backend.common import utcnow
@@ -36,6 +38,26 @@ def content_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def store_once(record: Any, is_resend: Callable[[Any], bool], what: str) -> tuple[Any, bool]:
+    """Insert a record made with a client-chosen id, once (checklist I2).
+
+    A resend of the same content returns the stored record; the same id with
+    other content is a conflict. Concurrent resends race on the primary key
+    inside a savepoint, so exactly one insert wins.
+    """
+    existing = db.session.get(type(record), record.id)
+    if existing is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(record)
+            return record, True
+        except IntegrityError:
+            existing = db.session.get(type(record), record.id, populate_existing=True)
+    if existing is not None and is_resend(existing):
+        return existing, False
+    raise Conflict(f"{what} with this id exists with other content.")
+
+
 def require_case_reader(user: User) -> None:
     if not user.has_role(*CASE_READER_ROLES):
         raise Forbidden("Your role does not give access to case data.")
@@ -48,11 +70,6 @@ def create_incident(user: User, data: dict[str, Any]) -> tuple[Incident, bool]:
     """Record a report. A resend with the same client id and content creates nothing."""
     incident_id = data.pop("id") or uuid.uuid4()
     digest = content_hash(data)
-    existing = db.session.get(Incident, incident_id)
-    if existing is not None:
-        if existing.content_hash == digest and existing.created_by == user.id:
-            return existing, False
-        raise Conflict("An incident with this id exists with other content.")
     reporter = data.pop("reporter", None) or {}
     incident = Incident(
         id=incident_id,
@@ -64,14 +81,16 @@ def create_incident(user: User, data: dict[str, Any]) -> tuple[Incident, bool]:
         reporter_id_number=reporter.get("id_number"),
         **data,
     )
-    db.session.add(incident)
-    db.session.flush()
-    return incident, True
+    return store_once(
+        incident,
+        lambda stored: stored.content_hash == digest and stored.created_by == user.id,
+        "An incident",
+    )
 
 
-def get_incident(user: User, incident_id: uuid.UUID) -> Incident:
+def get_incident(user: User, incident_id: uuid.UUID, *, for_update: bool = False) -> Incident:
     require_case_reader(user)
-    incident = db.session.get(Incident, incident_id)
+    incident = db.session.get(Incident, incident_id, with_for_update=for_update or None)
     if incident is None or incident.unit_id not in visible_unit_ids(user):
         raise NotFound("No such incident.")
     return incident
@@ -343,15 +362,15 @@ def add_person(user: User, case: Case, data: dict[str, Any]) -> tuple[CasePerson
         raise Forbidden("Only officers add persons to a case.")
     person_id = data.pop("id") or uuid.uuid4()
     digest = content_hash(data)
-    existing = db.session.get(CasePerson, person_id)
-    if existing is not None:
-        if existing.case_id == case.id and existing.content_hash == digest:
-            return existing, False
-        raise Conflict("A person with this id exists with other content.")
-    ensure_open(case)
-    person = CasePerson(id=person_id, case_id=case.id, content_hash=digest, **data)
-    db.session.add(person)
-    db.session.flush()
+    if db.session.get(CasePerson, person_id) is None:
+        ensure_open(case)
+    person, created = store_once(
+        CasePerson(id=person_id, case_id=case.id, content_hash=digest, **data),
+        lambda stored: stored.case_id == case.id and stored.content_hash == digest,
+        "A person",
+    )
+    if not created:
+        return person, False
     append_event(
         case, "person_added", user, payload={"person_id": str(person.id), "role": str(person.role)}
     )
