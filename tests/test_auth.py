@@ -18,7 +18,6 @@ from typing import Any
 import jwt
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, OrgUser, make_app
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -30,6 +29,8 @@ from backend.extensions import db
 from backend.org import service as org
 from backend.org.models import Unit
 from shared.enums import Role
+
+from conftest import PASSWORD, OrgUser, make_app
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
@@ -272,6 +273,25 @@ def test_five_failures_lock_the_account_until_the_lock_expires(
             .order_by(AuditEntry.id)
         ).all()
     assert outcomes == ["denied"] * 5 + ["throttled", "success"]
+
+
+def test_concurrent_guesses_get_no_more_than_five_tries(app: Flask, member: OrgUser) -> None:
+    """Six wrong passwords at once, from six addresses: five are counted, one is locked out."""
+    racers = 6
+    start = threading.Barrier(racers)
+
+    def guess(_: int) -> Any:
+        own_client = app.test_client()
+        start.wait(timeout=10)
+        return login(own_client, member.username, WRONG_PASSWORD, new_address())
+
+    with ThreadPoolExecutor(max_workers=racers) as pool:
+        responses = list(pool.map(guess, range(racers)))
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [401] * 5 + [429], [r.get_json() for r in responses]
+    locked = next(r for r in responses if r.status_code == 429)
+    assert_problem(locked, 429, "account-locked")
+    assert_problem(login(app.test_client(), member.username), 429, "account-locked")
 
 
 def test_unknown_user_names_lock_like_known_ones(client: FlaskClient) -> None:
