@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import mapped_column
 
 
@@ -49,3 +49,9 @@ def str_enum(enum: type[StrEnum], length: int = 32) -> sa.Enum:
         validate_strings=True,
         values_callable=lambda members: [m.value for m in members],
     )
+
+
+def dialect_insert(model: Any, session: Any) -> Any:
+    """An INSERT for ``model`` with ``ON CONFLICT`` support on the session's database."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)

@@ -11,11 +11,10 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.auth import tokens
 from backend.auth.models import AuthSession, LoginThrottle, RateLimitWindow, RefreshToken
-from backend.common import utcnow
+from backend.common import dialect_insert, utcnow
 from backend.errors import AuthenticationFailed, Conflict, TooManyRequests, Unauthorized
 from backend.extensions import db
 from backend.org.models import User
@@ -54,10 +53,9 @@ def _locked_row(model: type[Any], key: str, **defaults: Any) -> Any:
     INSERT .. ON CONFLICT DO NOTHING first: two requests meeting a new key at
     once then both find the row, instead of one failing on the primary key.
     """
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     column = sa.inspect(model).primary_key[0].key
     db.session.execute(
-        dialect.insert(model).values({column: key, **defaults}).on_conflict_do_nothing()
+        dialect_insert(model, db.session).values({column: key, **defaults}).on_conflict_do_nothing()
     )
     return db.session.get(model, key, with_for_update=True)
 

@@ -10,11 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from backend.cases.models import Case, CaseEvent, CaseNumberCounter, CasePerson, Incident
-from backend.common import utcnow
+from backend.common import dialect_insert, utcnow
 from backend.errors import Conflict, Forbidden, NotFound
 from backend.extensions import db
 from backend.org.models import Unit, User
@@ -188,10 +187,8 @@ def next_case_seq(unit_id: uuid.UUID, year: int) -> int:
     creators queue on its row lock, and a rolled-back creation returns its
     number with it.
     """
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(CaseNumberCounter)
+        dialect_insert(CaseNumberCounter, db.session)
         .values(unit_id=unit_id, year=year, last=1)
         .on_conflict_do_update(
             index_elements=["unit_id", "year"], set_={"last": CaseNumberCounter.last + 1}
