@@ -1,0 +1,788 @@
+"""Authorization matrix (checklist Z1, Z2), generated from the route table.
+
+Every operation under ``/api/v1`` in ``app.url_map`` must have an entry in
+``ACCESS`` (keyed by endpoint name): the station roles that pass its
+function-level check, how a foreign unit's object reaches it (path parameter,
+a reference in the body, a list it must not appear in), a body and headers
+that are valid for an allowed caller, and who succeeds on their own unit's
+object. A new route without an entry fails ``test_every_api_route_is_in_the_table``.
+
+The tests then call every operation:
+
+* as every role of station a1 (and of district A) on objects of foreign units
+  (station b1; station a2 for the station callers): refused with 404, or 403
+  for a role that may not use the operation, and nothing in the database
+  changes;
+* as every role on its own unit's objects: roles outside ``roles`` get 403,
+  every allowed role can read, and the positive role succeeds, so the matrix
+  cannot pass by refusing everything;
+* without a token: 401.
+
+The calls go to a private organisation (built with conftest's ``build_org``)
+shared only with ``tests/test_audit.py``, which reuses the table: the successful
+calls (new units and users, renamed units) never leak into the ``world`` other
+test files share, and the "nothing changed" checks see no one else's writes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+from unittest import mock
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from backend.auth import service as auth_service
+from backend.extensions import db
+from backend.lifecycle import API_PREFIX
+
+from conftest import PASSWORD, Api, Org, OrgUser, build_org
+
+PROBLEM_JSON = "application/problem+json"
+ROLES = ("officer", "legal", "leader", "manager", "admin")
+"""Role keys of station staff (``a1.officer`` ...); district staff have all but officer."""
+
+ALL = frozenset(ROLES)
+READERS = frozenset({"officer", "legal", "leader", "manager"})
+REVEALERS = frozenset({"officer", "legal", "leader"})
+OFFICER = frozenset({"officer"})
+DECIDERS = frozenset({"legal", "leader"})
+ADMIN = frozenset({"admin"})
+ROLE_VALUES = {
+    "officer": "officer",
+    "legal": "legal_officer",
+    "leader": "leader",
+    "manager": "case_manager",
+    "admin": "admin",
+}
+
+PATH_PARAMS = {
+    "case_id": "case_id",
+    "incident_id": "incident_id",
+    "person_id": "person_id",
+    "approval_id": "approval_id",
+    "unit_id": "unit_id",
+    "user_id": "user_id",
+}
+"""Path parameter name -> the ``Site`` attribute that fills it."""
+
+
+# The objects of one station
+
+
+def incident_body(**fields: Any) -> dict[str, Any]:
+    return {
+        "occurred_at": "2026-03-01T09:30:00+00:00",
+        "place": "人民路1号",
+        "category": "治安",
+        "summary": "两人在夜市互殴。",
+        "reporter": {"name": "张伟", "phone": "13812345678", "id_number": "110101199001011234"},
+        **fields,
+    }
+
+
+PERSON_BODY = {
+    "role": "suspect",
+    "name": "李强",
+    "id_number": "110101198505051234",
+    "phone": "13900001111",
+    "address": "北京市东城区和平里街道1号",
+}
+NOTIFY_PAYLOAD = {
+    "facts": "殴打他人",
+    "reasons_and_basis": "治安管理处罚法",
+    "hearing_requested": False,
+}
+DECISION_PAYLOAD = {"penalty": "fine", "penalty_detail": "罚款五百元"}
+
+
+class Site:
+    """One station's objects, made through the API by its own staff on first use."""
+
+    def __init__(self, api: Api, org: Org, station: str) -> None:
+        self.api, self.org, self.station = api, org, station
+        self.district = station[0]
+
+    def staff(self, role: str) -> OrgUser:
+        return self.org.user(f"{self.station}.{role}")
+
+    def counterpart(self, user_key: str) -> OrgUser:
+        """The user of this site in the position ``user_key`` holds at station a1."""
+        unit, _, role = user_key.partition(".")
+        return self.org.user(f"{self.station if len(unit) > 1 else self.district}.{role}")
+
+    def param(self, name: str) -> str:
+        return str(getattr(self, PATH_PARAMS[name]))
+
+    @property
+    def unit_id(self) -> str:
+        return str(self.org.unit(self.station).id)
+
+    @property
+    def parent_unit_id(self) -> str:
+        return str(self.org.unit(self.district).id)
+
+    @property
+    def user_id(self) -> str:
+        return str(self.staff("officer2").id)
+
+    @cached_property
+    def case(self) -> dict[str, Any]:
+        """An accepted administrative case (with its reporter and a suspect)."""
+        return self.api.case(self.staff("officer"))
+
+    @property
+    def case_id(self) -> str:
+        return self.case["id"]
+
+    @cached_property
+    def person_id(self) -> str:
+        response = self.api.post(
+            f"/api/v1/cases/{self.case_id}/persons", self.staff("officer"), json=PERSON_BODY
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    @cached_property
+    def incident_id(self) -> str:
+        """A reported incident, not yet accepted or closed."""
+        response = self.api.post("/api/v1/incidents", self.staff("officer"), json=incident_body())
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    @cached_property
+    def approval(self) -> dict[str, Any]:
+        """The pending first (legal officer) approval of a requested decision."""
+        officer = self.staff("officer")
+        case = self.api.case(officer)
+        for action, payload, status in (
+            ("start_investigation", {}, 200),
+            ("notify", NOTIFY_PAYLOAD, 200),
+            ("submit_decision", DECISION_PAYLOAD, 202),
+        ):
+            response = self.api.step(case["id"], officer, action, payload)
+            assert response.status_code == status, response.get_json()
+        approval = self.api.pending_approval(case["id"], self.staff("legal"))
+        assert approval["role"] == "legal_officer"
+        return approval
+
+    @property
+    def approval_id(self) -> str:
+        return self.approval["id"]
+
+    def etag(self) -> str:
+        return self.api.etag(self.case_id, self.staff("officer"))
+
+    def build_all(self) -> Site:
+        for name in ("case", "person_id", "incident_id", "approval"):
+            getattr(self, name)
+        return self
+
+
+# The table
+
+
+@dataclass(frozen=True)
+class Access:
+    """How one endpoint is reached and who may use it.
+
+    ``scope`` says how an object of a foreign unit gets into the request:
+    ``object`` (path parameters), ``reference`` (an id in the body), ``list``
+    (it must not be listed), ``caller`` (the operation concerns only the
+    caller: nothing foreign to name) or ``public`` (no token).
+    """
+
+    scope: str
+    roles: frozenset[str]
+    positive: str = "a1.officer"
+    status: int = 200
+    body: Callable[[Site], dict[str, Any]] | None = None
+    foreign_body: Callable[[Site], dict[str, Any]] | None = None
+    headers: Callable[[Site], dict[str, str]] | None = None
+    refused: int = 404
+    listed: tuple[tuple[str, Callable[[Site], set[str]]], ...] = ()
+    fresh_session: bool = False
+    public: bool = False
+
+    def foreign(self, site: Site) -> dict[str, Any] | None:
+        make = self.foreign_body or self.body
+        return make(site) if make else None
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+ACCESS: dict[str, Access] = {
+    # Authentication
+    "auth.login": Access(
+        "public",
+        ALL,
+        body=lambda s: {"username": s.staff("officer").username, "password": PASSWORD},
+        public=True,
+    ),
+    "auth.refresh": Access(
+        "public",
+        ALL,
+        body=lambda s: {"refresh_token": s.api.login(s.staff("officer"))["refresh_token"]},
+        public=True,
+    ),
+    "auth.logout": Access("caller", ALL, status=204, fresh_session=True),
+    # Organisation
+    "org.me": Access("caller", ALL),
+    "org.list_units": Access("list", ALL, listed=(("", lambda s: {s.unit_id}),)),
+    "org.get_unit": Access("object", ALL),
+    "org.update_unit": Access(
+        "object", ADMIN, positive="a1.admin", body=lambda s: {"name": _unique("更名派出所")}
+    ),
+    "org.create_unit": Access(
+        "reference",
+        ADMIN,
+        positive="a.admin",
+        status=201,
+        body=lambda s: {
+            "code": _unique("U"),
+            "name": "新建派出所",
+            "tier": "station",
+            "parent_id": s.parent_unit_id,
+        },
+    ),
+    "org.list_users": Access(
+        "list",
+        ADMIN,
+        positive="a1.admin",
+        listed=(("", lambda s: {s.user_id}), ("?unit_id={s.unit_id}", lambda s: {s.user_id})),
+    ),
+    "org.create_user": Access(
+        "reference",
+        ADMIN,
+        positive="a1.admin",
+        status=201,
+        body=lambda s: {
+            "username": _unique("user"),
+            "display_name": "新用户",
+            "password": "a long enough password",
+            "unit_id": s.unit_id,
+            "roles": ["officer"],
+        },
+    ),
+    "org.get_user": Access("object", ADMIN, positive="a1.admin"),
+    "org.update_user": Access(
+        "object", ADMIN, positive="a1.admin", body=lambda s: {"display_name": _unique("更名")}
+    ),
+    # Incidents and cases
+    "cases.create_incident": Access(
+        "reference",
+        OFFICER,
+        status=201,
+        body=lambda s: incident_body(id=str(uuid.uuid4())),
+        # The same content under the client id of the foreign incident: a
+        # resend by its creator would get it back, anyone else gets 409.
+        foreign_body=lambda s: incident_body(id=s.incident_id),
+        refused=409,
+    ),
+    "cases.list_incidents": Access(
+        "list",
+        READERS,
+        listed=(
+            ("", lambda s: {s.incident_id, s.case["incident_id"]}),
+            ("?status=reported", lambda s: {s.incident_id}),
+        ),
+    ),
+    "cases.get_incident": Access("object", READERS),
+    "cases.accept_incident": Access(
+        "object",
+        OFFICER,
+        status=201,
+        body=lambda s: {"case_type": "administrative", "title": "受案测试"},
+    ),
+    "cases.close_incident": Access(
+        "object", OFFICER, body=lambda s: {"reason": "经核实不构成案件"}
+    ),
+    "cases.list_cases": Access(
+        "list",
+        READERS,
+        listed=(
+            ("", lambda s: {s.case_id, s.approval["case_id"]}),
+            ("?unit_id={s.unit_id}", lambda s: {s.case_id, s.approval["case_id"]}),
+            ("?q={s.case[number]}", lambda s: {s.case_id}),
+            ("?open=true", lambda s: {s.case_id, s.approval["case_id"]}),
+        ),
+    ),
+    "cases.get_case": Access("object", READERS),
+    "cases.list_events": Access("object", READERS),
+    "cases.list_persons": Access("object", READERS),
+    "cases.add_person": Access(
+        "object",
+        OFFICER,
+        status=201,
+        body=lambda s: {"role": "witness", "name": "王五", "phone": "13700001111"},
+    ),
+    "cases.reveal_person": Access("object", REVEALERS, body=lambda s: {"reason": "核实当事人身份"}),
+    # Workflow
+    "workflow.list_workflows": Access("caller", ALL),
+    "workflow.list_actions": Access("object", READERS),
+    "workflow.request_transition": Access(
+        "object",
+        OFFICER,
+        body=lambda s: {"action": "start_investigation", "payload": {}},
+        headers=lambda s: {"If-Match": s.etag()},
+    ),
+    "workflow.list_approvals": Access(
+        "list",
+        DECIDERS,
+        positive="a1.legal",
+        listed=(("", lambda s: {s.approval_id}), ("?status=pending", lambda s: {s.approval_id})),
+    ),
+    "workflow.get_approval": Access("object", DECIDERS, positive="a1.legal"),
+    "workflow.decide": Access(
+        "object",
+        DECIDERS,
+        positive="a1.legal",
+        body=lambda s: {"decision": "approve", "comment": "同意"},
+    ),
+}
+
+
+# The route table
+
+
+@dataclass(frozen=True)
+class Operation:
+    endpoint: str
+    method: str
+    rule: str
+    params: tuple[str, ...] = field(default=())
+
+    @property
+    def access(self) -> Access:
+        return ACCESS[self.endpoint]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.rule} ({self.endpoint})"
+
+
+def api_operations(app: Flask) -> list[Operation]:
+    """Every method of every rule under /api/v1, as the application routes them."""
+    operations = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(API_PREFIX):
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operations.append(Operation(rule.endpoint, method, rule.rule, tuple(rule.arguments)))
+    return sorted(operations, key=lambda op: (op.rule, op.method))
+
+
+def operation(app: Flask, endpoint: str) -> Operation:
+    matches = [op for op in api_operations(app) if op.endpoint == endpoint]
+    assert len(matches) == 1, f"{endpoint}: {len(matches)} routes"
+    return matches[0]
+
+
+def path_for(app: Flask, op: Operation, site: Site, values: dict[str, str] | None = None) -> str:
+    values = {name: site.param(name) for name in op.params} | (values or {})
+    return app.url_map.bind("localhost").build(op.endpoint, values, method=op.method)
+
+
+def foreign_paths(op: Operation, foreign: Site, home: Site) -> list[dict[str, str]]:
+    """Path parameters naming the foreign site's objects: all of them, and where a
+    route takes several, each one among the caller's own objects (a foreign person
+    in the caller's own case)."""
+    combinations = [{name: foreign.param(name) for name in op.params}]
+    if len(op.params) > 1:
+        for name in op.params:
+            mixed = {other: home.param(other) for other in op.params}
+            combinations.append(mixed | {name: foreign.param(name)})
+    return combinations
+
+
+def send(
+    app: Flask,
+    api: Api,
+    op: Operation,
+    site: Site,
+    user: OrgUser | None,
+    *,
+    foreign: bool = False,
+    headers: dict[str, str] | None = None,
+    path: dict[str, str] | None = None,
+) -> Any:
+    """Call ``op`` on ``site``'s objects as ``user`` (``None``: without a token).
+
+    The body and headers are those the table gives for an allowed caller; with
+    ``foreign`` the body that names the site's objects from outside. ``path``
+    overrides path parameters.
+    """
+    access = op.access
+    body = access.foreign(site) if foreign else (access.body(site) if access.body else None)
+    all_headers = {**(access.headers(site) if access.headers else {}), **(headers or {})}
+    if access.fresh_session and user is not None:
+        token = api.login(user)["access_token"]
+        all_headers["Authorization"] = f"Bearer {token}"
+        user = None
+    if access.public:
+        user = None
+    kwargs: dict[str, Any] = {} if body is None else {"json": body}
+    url = path_for(app, op, site, path)
+    return api.request(op.method, url, user, headers=all_headers, **kwargs)
+
+
+def listings(
+    app: Flask, api: Api, op: Operation, site: Site, user: OrgUser
+) -> list[tuple[str, set[str], set[str]]]:
+    """For each filter of a list operation: the query, the ids of ``site``'s objects it
+    would list, and the ids it returns to ``user`` (all pages)."""
+    results = []
+    for template, listed in op.access.listed:
+        expected = listed(site)
+        base = path_for(app, op, site) + template.format(s=site)
+        separator = "&" if "?" in base else "?"
+        ids: set[str] = set()
+        url = base
+        while True:
+            response = api.get(url, user)
+            assert response.status_code == 200, (url, response.get_json())
+            data = response.get_json()
+            items = data["items"] if isinstance(data, dict) else data
+            ids |= {item["id"] for item in items}
+            cursor = data.get("next_cursor") if isinstance(data, dict) else None
+            if not cursor:
+                break
+            url = f"{base}{separator}cursor={cursor}"
+        results.append((template, expected, ids))
+    return results
+
+
+def role_of(user_key: str) -> str:
+    return user_key.partition(".")[2]
+
+
+# Database state of the private organisation
+
+
+def org_state(app: Flask, org: Org) -> dict[str, list[Any]]:
+    """Every domain row of the organisation (not sessions or audit), to compare."""
+    tables = db.metadata.tables
+    root = org.unit("city").id
+    with app.app_context():
+        units_t = tables["units"]
+        root_path = db.session.scalar(sa.select(units_t.c.path).where(units_t.c.id == root))
+        units = sa.select(units_t.c.id).where(units_t.c.path.startswith(root_path))
+        users = sa.select(tables["users"].c.id).where(tables["users"].c.unit_id.in_(units))
+        cases = sa.select(tables["cases"].c.id).where(tables["cases"].c.unit_id.in_(units))
+        scopes = {
+            "units": units_t.c.id.in_(units),
+            "users": tables["users"].c.unit_id.in_(units),
+            "user_roles": tables["user_roles"].c.user_id.in_(users),
+            "incidents": tables["incidents"].c.unit_id.in_(units),
+            "cases": tables["cases"].c.unit_id.in_(units),
+            "case_number_counters": tables["case_number_counters"].c.unit_id.in_(units),
+            "case_persons": tables["case_persons"].c.case_id.in_(cases),
+            "case_events": tables["case_events"].c.case_id.in_(cases),
+            "step_requests": tables["step_requests"].c.case_id.in_(cases),
+            "approvals": tables["approvals"].c.case_id.in_(cases),
+        }
+        state = {}
+        for name, where in scopes.items():
+            table = tables[name]
+            query = sa.select(table).where(where).order_by(*table.primary_key.columns)
+            state[name] = [tuple(row) for row in db.session.execute(query)]
+        db.session.rollback()
+    return state
+
+
+def changes(before: dict[str, list[Any]], after: dict[str, list[Any]]) -> list[str]:
+    return [
+        f"{name}: {len(before[name])} -> {len(after[name])} rows, changed: "
+        f"{sorted(set(map(str, after[name])) ^ set(map(str, before[name])))[:4]}"
+        for name in before
+        if before[name] != after[name]
+    ]
+
+
+# Fixtures
+
+_PRIVATE: dict[int, tuple[Org, Api]] = {}
+
+
+def private_org(app: Flask) -> tuple[Org, Api]:
+    """An organisation of this file and test_audit.py only, and a client whose tokens
+    last for the run (one sign-in per user).
+
+    Its thirty users share one real Argon2id hash of ``PASSWORD``, made by the
+    service's own hasher: hashing thirty times would only cost time.
+    """
+    if id(app) not in _PRIVATE:
+        digest = auth_service.hash_password(PASSWORD)
+        with (
+            app.app_context(),
+            mock.patch.object(auth_service, "hash_password", lambda _password: digest),
+        ):
+            org = build_org("m" + uuid.uuid4().hex[:6])
+        _PRIVATE[id(app)] = (org, Api(app.test_client()))
+    return _PRIVATE[id(app)]
+
+
+@pytest.fixture(scope="module")
+def org(app: Flask) -> Org:
+    return private_org(app)[0]
+
+
+@pytest.fixture(scope="module")
+def mapi(app: Flask) -> Api:
+    return private_org(app)[1]
+
+
+@pytest.fixture(scope="module")
+def sites(mapi: Api, org: Org) -> dict[str, Site]:
+    """Fully built sites: a1 (home of the callers), a2 and b1 (foreign)."""
+    return {name: Site(mapi, org, name).build_all() for name in ("a1", "a2", "b1")}
+
+
+@pytest.fixture
+def fresh_site(mapi: Api, org: Org) -> Site:
+    """Station a1 with objects of its own, made on first use (for calls that change them)."""
+    return Site(mapi, org, "a1")
+
+
+# The table covers the route table
+
+
+def test_every_api_route_is_in_the_table(app: Flask) -> None:
+    operations = api_operations(app)
+    endpoints = [op.endpoint for op in operations]
+    missing = sorted(set(endpoints) - ACCESS.keys())
+    assert not missing, f"routes without an entry in ACCESS (add them): {missing}"
+    stale = sorted(ACCESS.keys() - set(endpoints))
+    assert not stale, f"ACCESS names routes that no longer exist: {stale}"
+    several = sorted({e for e in endpoints if endpoints.count(e) > 1})
+    assert not several, f"one entry per endpoint and method; key these by method too: {several}"
+    for op in operations:
+        access, view = op.access, app.view_functions[op.endpoint]
+        unknown = set(op.params) - PATH_PARAMS.keys()
+        assert not unknown, f"{op}: map path parameters {unknown} in PATH_PARAMS"
+        assert (access.scope == "object") == bool(op.params), op
+        assert access.public == bool(getattr(view, "public", False)), f"{op}: public?"
+        assert access.public == (access.scope == "public"), op
+        doc = getattr(view, "_apidoc", {})
+        takes_json = any(
+            p.get("in") == "json" for p in doc.get("arguments", {}).get("parameters", [])
+        )
+        assert takes_json == (access.body is not None), f"{op}: JSON body in ACCESS?"
+        declared = doc.get("access", {}).get("roles")
+        if declared is not None:
+            assert {ROLE_VALUES[r] for r in access.roles} == {str(r) for r in declared}, op
+        if access.scope == "list":
+            assert op.method == "GET" and access.listed, op
+        assert role_of(access.positive) in access.roles, op
+
+
+# Z1: objects of foreign units
+
+
+CALLERS = [(f"a1.{role}", foreign) for foreign in ("b1", "a2") for role in ROLES] + [
+    (f"a.{role}", "b1") for role in ROLES if role != "officer"
+]
+
+
+@pytest.mark.parametrize(("caller", "foreign"), CALLERS, ids=[f"{c}-vs-{f}" for c, f in CALLERS])
+def test_foreign_objects_are_refused(
+    app: Flask, mapi: Api, org: Org, sites: dict[str, Site], caller: str, foreign: str
+) -> None:
+    user, site, role = org.user(caller), sites[foreign], role_of(caller)
+    failures: list[str] = []
+    before = org_state(app, org)
+    for op in api_operations(app):
+        access = op.access
+        if access.scope in ("caller", "public"):
+            continue
+        if access.scope == "list":
+            owner = site.counterpart(access.positive)
+            for query, expected_ids, ids in listings(app, mapi, op, site, owner):
+                assert expected_ids <= ids, f"{op}{query}: {owner.username} should list them"
+            if role not in access.roles:
+                response = mapi.get(path_for(app, op, site), user)
+                if response.status_code != 403:
+                    failures.append(f"{op}: {response.status_code}, expected 403")
+                continue
+            for query, expected_ids, ids in listings(app, mapi, op, site, user):
+                if ids & expected_ids:
+                    failures.append(f"{op}{query}: lists {ids & expected_ids}")
+            continue
+        for values in foreign_paths(op, site, sites["a1"]):
+            response = send(app, mapi, op, site, user, foreign=True, path=values)
+            expected = {access.refused} if role in access.roles else {403, 404}
+            if response.status_code not in expected:
+                failures.append(f"{op} {values}: {response.status_code} {response.get_json()}")
+            elif response.mimetype != PROBLEM_JSON:
+                failures.append(f"{op}: {response.mimetype}, expected problem details")
+            after = org_state(app, org)
+            if after != before:
+                failures.append(f"{op} changed the database: {changes(before, after)}")
+                before = after
+    assert not failures, f"{caller} on {foreign}'s objects:\n" + "\n".join(failures)
+
+
+def test_client_ids_of_foreign_objects_are_refused(
+    app: Flask, mapi: Api, org: Org, sites: dict[str, Site], fresh_site: Site
+) -> None:
+    """A client-chosen id that belongs to another unit's object gets 409, and changes nothing."""
+    foreign, officer = sites["b1"], org.user("a1.officer")
+    attempts = [
+        ("a1.officer", "/api/v1/incidents", incident_body(id=foreign.incident_id)),
+        (
+            "a1.officer",
+            f"/api/v1/cases/{fresh_site.case_id}/persons",
+            {**PERSON_BODY, "id": foreign.person_id},
+        ),
+        (
+            "a1.officer",
+            f"/api/v1/incidents/{fresh_site.incident_id}/accept",
+            {"case_type": "administrative", "title": "受案测试", "case_id": foreign.case_id},
+        ),
+        (
+            "a.admin",
+            "/api/v1/units",
+            {
+                "id": foreign.unit_id,
+                "code": _unique("U"),
+                "name": "新建派出所",
+                "tier": "station",
+                "parent_id": fresh_site.parent_unit_id,
+            },
+        ),
+    ]
+    before = org_state(app, org)
+    for caller, path, body in attempts:
+        response = mapi.post(path, org.user(caller), json=body)
+        assert response.status_code == 409, (path, response.status_code, response.get_json())
+        assert response.mimetype == PROBLEM_JSON
+        assert org_state(app, org) == before, path
+    assert mapi.get(f"/api/v1/incidents/{foreign.incident_id}", officer).status_code == 404
+
+
+# Z2: function-level rules on the caller's own objects
+
+
+@pytest.mark.parametrize("endpoint", sorted(e for e, a in ACCESS.items() if not a.public))
+def test_roles_outside_the_table_get_403(
+    app: Flask, mapi: Api, org: Org, sites: dict[str, Site], endpoint: str
+) -> None:
+    """On its own unit's objects a role the table does not allow gets 403; allowed roles read."""
+    op, site = operation(app, endpoint), sites["a1"]
+    access = op.access
+    before = org_state(app, org)
+    for role in ROLES:
+        user = org.user(f"a1.{role}")
+        if role in access.roles:
+            if op.method != "GET":
+                continue  # changes things: the positive test makes one such call
+            response = send(app, mapi, op, site, user)
+            assert response.status_code == 200, (role, response.get_json())
+            continue
+        response = send(app, mapi, op, site, user)
+        assert response.status_code == 403, (role, response.status_code, response.get_json())
+        assert response.mimetype == PROBLEM_JSON
+        assert org_state(app, org) == before, f"{role}: a refused call changed the database"
+
+
+@pytest.mark.parametrize("endpoint", sorted(ACCESS))
+def test_the_right_role_reaches_its_own_units_object(
+    app: Flask, mapi: Api, org: Org, fresh_site: Site, endpoint: str
+) -> None:
+    op = operation(app, endpoint)
+    access = op.access
+    user = org.user(access.positive)
+    response = send(app, mapi, op, fresh_site, user)
+    assert response.status_code == access.status, response.get_json(silent=True)
+    data = response.get_json(silent=True)
+    if access.scope == "list":
+        for query, expected_ids, ids in listings(app, mapi, op, fresh_site, user):
+            assert expected_ids <= ids, query
+    elif isinstance(data, dict) and op.method == "GET" and len(op.params) == 1:
+        assert data["id"] == fresh_site.param(op.params[0])
+    if endpoint == "org.me":
+        assert data["id"] == str(user.id)
+    if endpoint == "cases.reveal_person":
+        assert data["masked"] is False
+        assert data["id_number"] == PERSON_BODY["id_number"]
+
+
+def test_policy_in_the_table(app: Flask) -> None:
+    """The table encodes the function-level rules of checklist Z2 (the tests above hold the
+    application to the table)."""
+    for op in api_operations(app):
+        access = op.access
+        touches_cases = op.rule.startswith(("/api/v1/cases", "/api/v1/incidents"))
+        if op.rule.startswith("/api/v1/approvals"):
+            # Only legal officers and leaders review and approve.
+            assert access.roles == DECIDERS, op
+        if op.rule.startswith("/api/v1/users") or (
+            op.rule.startswith("/api/v1/units") and op.method != "GET"
+        ):
+            # Only administrators administer.
+            assert access.roles == ADMIN, op
+        if touches_cases or op.rule.startswith("/api/v1/approvals"):
+            # Administrators do not read case data.
+            assert "admin" not in access.roles, op
+        if "manager" in access.roles and access.scope not in ("caller", "public"):
+            # Case managers read but do not change.
+            assert op.method == "GET", op
+        if touches_cases and op.method == "GET":
+            assert "manager" in access.roles, op
+
+
+def test_only_the_role_of_the_stage_decides(
+    app: Flask, mapi: Api, org: Org, fresh_site: Site
+) -> None:
+    approval = fresh_site.approval
+    case_id = approval["case_id"]
+    path = f"/api/v1/approvals/{approval['id']}/decision"
+    body = {"decision": "approve", "comment": "同意"}
+    before = org_state(app, org)
+    for caller in ("a1.officer", "a1.manager", "a1.admin", "a1.leader", "a.leader", "a.manager"):
+        response = mapi.post(path, org.user(caller), json=body)
+        assert response.status_code == 403, (caller, response.get_json())
+    assert org_state(app, org) == before
+    response = mapi.post(path, org.user("a1.legal"), json=body)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["outcome"] == "pending"
+    second = mapi.pending_approval(case_id, org.user("a1.leader"))
+    assert second["role"] == "leader" and second["stage"] == 1
+    path = f"/api/v1/approvals/{second['id']}/decision"
+    before = org_state(app, org)
+    for caller in ("a1.legal", "a.legal", "a1.officer", "a1.admin"):
+        response = mapi.post(path, org.user(caller), json=body)
+        assert response.status_code == 403, (caller, response.get_json())
+    assert org_state(app, org) == before
+    response = mapi.post(path, org.user("a.leader"), json=body)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["outcome"] == "applied"
+    assert response.get_json()["case"]["status"] == "decided"
+
+
+# Authentication
+
+
+def test_every_non_public_route_needs_a_token(
+    app: Flask, mapi: Api, org: Org, sites: dict[str, Site]
+) -> None:
+    site = sites["a1"]
+    before = org_state(app, org)
+    checked = 0
+    for op in api_operations(app):
+        if op.access.public:
+            continue
+        for headers in ({}, {"Authorization": "Bearer not.a.token"}, {"Authorization": "Basic x"}):
+            response = send(app, mapi, op, site, None, headers=headers)
+            assert response.status_code == 401, (str(op), headers, response.get_json())
+            assert response.mimetype == PROBLEM_JSON
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        checked += 1
+    assert checked == len([op for op in api_operations(app) if not op.access.public]) > 20
+    assert org_state(app, org) == before
