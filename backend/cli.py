@@ -8,6 +8,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from backend import demo
+from backend.audit import service as audit
 from backend.errors import Problem
 from backend.extensions import db
 from backend.idempotency import service as idempotency
@@ -21,6 +22,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(create_root_unit)
     app.cli.add_command(purge_idempotency)
+    app.cli.add_command(audit_group)
 
 
 @click.command("seed-demo")
@@ -88,3 +90,36 @@ def purge_idempotency() -> None:
     count = idempotency.purge_expired()
     db.session.commit()
     click.echo(f"Deleted {count} expired records.")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail's hash chain."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Check the whole chain and every signed checkpoint; exit 1 naming the first bad entry."""
+    report = audit.verify_chain()
+    bad_checkpoints = audit.verify_checkpoints()
+    if report.first_bad_id is not None:
+        raise click.ClickException(
+            f"audit entry {report.first_bad_id}: {report.problem} "
+            f"(checked {report.entries} entries)"
+        )
+    if bad_checkpoints:
+        raise click.ClickException(f"checkpoints that no longer hold: {bad_checkpoints}")
+    click.echo(f"The audit chain holds: {report.entries} entries.")
+
+
+@audit_group.command("checkpoint")
+@with_appcontext
+def audit_checkpoint() -> None:
+    """Sign the chain's current head (run it periodically, e.g. hourly from cron)."""
+    checkpoint = audit.write_checkpoint()
+    db.session.commit()
+    if checkpoint is None:
+        click.echo("The audit trail is empty; nothing to sign.")
+    else:
+        click.echo(f"Signed entry {checkpoint.entry_id}: {checkpoint.entry_hash}")

@@ -14,6 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from backend.audit import service as audit
+from backend.audit.models import AuditEntry
 from backend.cases.models import CaseEvent
 from backend.extensions import db
 
@@ -161,3 +163,16 @@ def test_concurrent_accepts_of_one_incident_make_one_case(api, world, app):
     accepted = api.get(f"/api/v1/incidents/{incident['id']}", officer).get_json()
     winner = next(r.get_json() for r in responses if r.status_code == 201)
     assert accepted["case_id"] == winner["id"]
+
+
+def test_concurrent_requests_never_fork_the_audit_chain(api, world, app):
+    headers = bearer(api, world.user("a1.legal"))
+    responses = race(app, 20, lambda client, _: client.get("/api/v1/me", headers=headers))
+    request_ids = [r.headers["X-Request-Id"] for r in responses]
+    with app.app_context():
+        rows = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.request_id.in_(request_ids))
+        ).all()
+        assert len(rows) == 20
+        assert len({row.prev_hash for row in rows}) == 20
+        assert audit.verify_chain().first_bad_id is None

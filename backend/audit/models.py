@@ -1,4 +1,9 @@
-"""The append-only audit trail; the database refuses updates and deletes."""
+"""The append-only audit trail; the database refuses updates and deletes.
+
+Rows form a hash chain (checklist A5): each row's ``entry_hash`` covers the
+previous row's hash and the row's own canonical form, so a removed or altered
+row breaks the chain at that point. Signed checkpoints pin the chain's head.
+"""
 
 from __future__ import annotations
 
@@ -30,9 +35,25 @@ class AuditEntry(db.Model):
     status: Mapped[int]
     request_id: Mapped[str] = mapped_column(sa.String(64), index=True)
     reason: Mapped[str | None] = mapped_column(sa.String(500))
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    entry_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
 
     def __repr__(self) -> str:
         return f"<AuditEntry {self.id} {self.action} {self.outcome}>"
 
 
 AUDIT_OUTCOMES = ("success", "denied", "invalid", "conflict", "throttled", "error")
+
+
+class AuditCheckpoint(db.Model):
+    """The chain's head at one moment, signed with the service's Ed25519 key."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+    )
+    at: Mapped[Timestamp]
+    entry_id: Mapped[int] = mapped_column(sa.ForeignKey("audit_entries.id"))
+    entry_hash: Mapped[str] = mapped_column(sa.String(64))
+    signature: Mapped[str] = mapped_column(sa.String(128))

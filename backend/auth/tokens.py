@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import Flask, current_app
@@ -73,6 +74,19 @@ def init_app(app: Flask) -> None:
 
 def public_key() -> Ed25519PublicKey:
     return current_app.extensions[_EXTENSION_KEY].public_key()
+
+
+def sign(message: bytes) -> bytes:
+    """Sign with the service key (used for audit checkpoints)."""
+    return current_app.extensions[_EXTENSION_KEY].sign(message)
+
+
+def signature_valid(signature: bytes, message: bytes) -> bool:
+    try:
+        public_key().verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def issue(

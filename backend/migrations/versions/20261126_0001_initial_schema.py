@@ -35,7 +35,24 @@ def upgrade():
         sa.Column("status", sa.Integer(), nullable=False),
         sa.Column("request_id", sa.String(length=64), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("entry_hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_entries")),
+        sa.UniqueConstraint("entry_hash", name=op.f("uq_audit_entries_entry_hash")),
+    )
+    op.create_table(
+        "audit_checkpoints",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("entry_hash", sa.String(length=64), nullable=False),
+        sa.Column("signature", sa.String(length=128), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["entry_id"],
+            ["audit_entries.id"],
+            name=op.f("fk_audit_checkpoints_entry_id_audit_entries"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoints")),
     )
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_entries_actor_id"), ["actor_id"], unique=False)
@@ -483,5 +500,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f("ix_audit_entries_object_id"))
         batch_op.drop_index(batch_op.f("ix_audit_entries_actor_id"))
 
+    op.drop_table("audit_checkpoints")
     op.drop_table("audit_entries")
     # ### end Alembic commands ###
