@@ -62,6 +62,8 @@ class Input:
                 return "Must be a non-empty string."
             if len(value) > MAX_TEXT_INPUT:
                 return f"Must be at most {MAX_TEXT_INPUT} characters."
+            if "\x00" in value:
+                return "Must not contain NUL characters."
         elif self.type == "boolean":
             if not isinstance(value, bool):
                 return "Must be true or false."
