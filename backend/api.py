@@ -1,4 +1,4 @@
-"""House defaults for flask-smorest: one Api, Blueprint and Schema subclass each."""
+"""House defaults for flask-smorest: one Api, Blueprint, Schema and text field subclass each."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from flask import Flask
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
 from flask_smorest.utils import prepare_response
+from marshmallow import validate
 from webargs.flaskparser import FlaskParser
 
 from backend.errors import PROBLEM_CONTENT_TYPE, handle_http_exception
+
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")
 
 
 class Schema(ma.Schema):
@@ -23,6 +26,15 @@ class Schema(ma.Schema):
         ordered = True
 
 
+class Text(ma.fields.String):
+    """Text from a client. PostgreSQL cannot store NUL characters, so none are
+    accepted; the ``pattern`` tells clients."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.insert(0, NO_NUL)
+
+
 class ProblemSchema(Schema):
     type = ma.fields.String(metadata={"description": "URI naming the kind of problem"})
     title = ma.fields.String(metadata={"description": "HTTP status phrase"})
@@ -30,6 +42,7 @@ class ProblemSchema(Schema):
     detail = ma.fields.String(metadata={"description": "What went wrong, for a person"})
     request_id = ma.fields.String()
     errors = ma.fields.Dict(metadata={"description": "Validation errors by location and field"})
+    current_etag = ma.fields.String(metadata={"description": "The case's ETag now (412)"})
 
 
 class Api(_Api):
@@ -76,14 +89,24 @@ class Blueprint(_Blueprint):
 
     The access rules that ``backend.auth.access`` attaches to a view are written
     into its OpenAPI operation: security, the 401 and 403 answers and the roles
-    allowed (``x-roles``).
+    allowed (``x-roles``). So are the answers any operation may give: 400 for a
+    malformed request (JSON, ``X-Device-Id``, ``Idempotency-Key``, cursor) and
+    413 for a body over the size limit.
     """
 
     ARGUMENTS_PARSER = ArgumentsParser()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._prepare_doc_cbks.append(self._prepare_access_doc)
+        self._prepare_doc_cbks += [self._prepare_access_doc, self._prepare_common_doc]
+
+    @staticmethod
+    def _prepare_common_doc(doc: dict[str, Any], doc_info: dict[str, Any], **_: Any) -> Any:
+        responses = doc.setdefault("responses", {})
+        responses.setdefault(400, http.HTTPStatus.BAD_REQUEST.name)
+        if "requestBody" in doc:
+            responses.setdefault(413, http.HTTPStatus(413).name)
+        return doc
 
     @staticmethod
     def _prepare_access_doc(doc: dict[str, Any], doc_info: dict[str, Any], **_: Any) -> Any:

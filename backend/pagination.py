@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,8 +26,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         moment = datetime.fromisoformat(created)
         if moment.tzinfo is None:
             raise ValueError("naive")
-        return moment, uuid.UUID(hex=item)
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        return moment.astimezone(UTC), uuid.UUID(hex=item)
+    except (ValueError, TypeError, OverflowError, json.JSONDecodeError) as exc:
         raise Problem("The cursor is not valid.", slug="invalid-cursor") from exc
 
 

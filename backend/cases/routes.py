@@ -29,11 +29,17 @@ from backend.cases.schemas import (
     RevealSchema,
 )
 from backend.idempotency import service as idempotency
-from shared.enums import IDENTITY_REVEALER_ROLES, Role
+from shared.enums import CASE_READER_ROLES, IDENTITY_REVEALER_ROLES, Role
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Incidents and cases")
 
 Result = tuple[Any, int, dict[str, str]]
+IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "schema": {"type": "string"},
+    "description": "An ETag you hold; 304 if the case still has it",
+}
 
 
 def case_response(case: Case, status: int = 200) -> Result:
@@ -54,6 +60,7 @@ def create_incident(data: dict[str, Any]) -> tuple[Incident, int]:
 
 
 @blp.route("/incidents")
+@roles_required(*sorted(CASE_READER_ROLES))
 @blp.arguments(IncidentQuerySchema, location="query")
 @blp.response(200, IncidentPageSchema)
 def list_incidents(query: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +68,7 @@ def list_incidents(query: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/incidents/<uuid:incident_id>")
+@roles_required(*sorted(CASE_READER_ROLES))
 @blp.response(200, IncidentSchema)
 @blp.alt_response(404, response="NOT_FOUND")
 def get_incident(incident_id: uuid.UUID) -> Incident:
@@ -102,6 +110,7 @@ def close_incident(data: dict[str, Any], incident_id: uuid.UUID) -> Incident:
 
 
 @blp.route("/cases")
+@roles_required(*sorted(CASE_READER_ROLES))
 @blp.arguments(CaseQuerySchema, location="query")
 @blp.response(200, CasePageSchema)
 def list_cases(query: dict[str, Any]) -> dict[str, Any]:
@@ -111,9 +120,11 @@ def list_cases(query: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/cases/<uuid:case_id>")
+@roles_required(*sorted(CASE_READER_ROLES))
 @blp.response(200, CaseSchema, headers={"ETag": {"schema": {"type": "string"}}})
 @blp.alt_response(304, description="Not modified (If-None-Match)")
 @blp.alt_response(404, response="NOT_FOUND")
+@blp.doc(parameters=[IF_NONE_MATCH])
 def get_case(case_id: uuid.UUID) -> Any:
     """A case; its ``ETag`` goes in ``If-Match`` when you request a step."""
     case = service.get_case(current_user(), case_id)
@@ -123,6 +134,7 @@ def get_case(case_id: uuid.UUID) -> Any:
 
 
 @blp.route("/cases/<uuid:case_id>/events")
+@roles_required(*sorted(CASE_READER_ROLES))
 @blp.arguments(EventQuerySchema, location="query")
 @blp.response(200, EventSchema(many=True))
 @blp.alt_response(404, response="NOT_FOUND")
@@ -133,6 +145,7 @@ def list_events(query: dict[str, Any], case_id: uuid.UUID) -> list[CaseEvent]:
 
 
 @blp.route("/cases/<uuid:case_id>/persons")
+@roles_required(*sorted(CASE_READER_ROLES))
 @blp.response(200, PersonSchema(many=True))
 @blp.alt_response(404, response="NOT_FOUND")
 def list_persons(case_id: uuid.UUID) -> list[dict[str, Any]]:

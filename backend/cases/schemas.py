@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import marshmallow as ma
 from marshmallow import validate
 
-from backend.api import Schema
+from backend.api import Schema, Text
 from backend.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from shared.enums import CaseType, IncidentStatus, PersonRole
 
 ID_NUMBER = validate.Regexp(r"^[0-9A-Za-z]{6,32}$")
 PHONE = validate.Regexp(r"^\+?[0-9 -]{3,32}$")
+# Instants that have a date in UTC too, whatever their offset
+INSTANT = validate.Range(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+SEQ = validate.Range(0, 2**31 - 1)  # a 32-bit column
 
 
 class PageQuerySchema(Schema):
@@ -17,11 +22,15 @@ class PageQuerySchema(Schema):
         validate=validate.Range(1, MAX_PAGE_SIZE),
         metadata={"description": f"Items per page, 1 to {MAX_PAGE_SIZE}"},
     )
-    cursor = ma.fields.String(load_default=None, validate=validate.Length(1, 200))
+    cursor = ma.fields.String(
+        load_default=None,
+        validate=validate.Length(1, 200),
+        metadata={"description": "Opaque: the previous page's ``next_cursor``"},
+    )
 
 
 class ReporterSchema(Schema):
-    name = ma.fields.String(required=True, validate=validate.Length(1, 120))
+    name = Text(required=True, validate=validate.Length(1, 120))
     phone = ma.fields.String(load_default=None, validate=PHONE)
     id_number = ma.fields.String(load_default=None, validate=ID_NUMBER)
 
@@ -30,15 +39,15 @@ class IncidentCreateSchema(Schema):
     id = ma.fields.UUID(
         load_default=None, metadata={"description": "Client-generated id (offline)"}
     )
-    occurred_at = ma.fields.AwareDateTime(required=True)
-    place = ma.fields.String(required=True, validate=validate.Length(1, 300))
+    occurred_at = ma.fields.AwareDateTime(required=True, validate=INSTANT)
+    place = Text(required=True, validate=validate.Length(1, 300))
     latitude = ma.fields.Float(load_default=None, validate=validate.Range(-90, 90))
     longitude = ma.fields.Float(load_default=None, validate=validate.Range(-180, 180))
     source = ma.fields.String(
         load_default="patrol", validate=validate.OneOf(["dispatch", "walk_in", "patrol"])
     )
-    category = ma.fields.String(required=True, validate=validate.Length(1, 64))
-    summary = ma.fields.String(required=True, validate=validate.Length(1, 5000))
+    category = Text(required=True, validate=validate.Length(1, 64))
+    summary = Text(required=True, validate=validate.Length(1, 5000))
     reporter = ma.fields.Nested(ReporterSchema, load_default=None)
 
 
@@ -72,11 +81,11 @@ class IncidentQuerySchema(PageQuerySchema):
 class AcceptSchema(Schema):
     case_id = ma.fields.UUID(load_default=None, metadata={"description": "Client-generated id"})
     case_type = ma.fields.Enum(CaseType, by_value=True, required=True)
-    title = ma.fields.String(required=True, validate=validate.Length(1, 200))
+    title = Text(required=True, validate=validate.Length(1, 200))
 
 
 class CloseIncidentSchema(Schema):
-    reason = ma.fields.String(required=True, validate=validate.Length(1, 2000))
+    reason = Text(required=True, validate=validate.Length(1, 2000))
 
 
 class PendingRequestSchema(Schema):
@@ -109,13 +118,13 @@ class CasePageSchema(Schema):
 
 
 class CaseQuerySchema(PageQuerySchema):
-    status = ma.fields.List(ma.fields.String(validate=validate.Length(1, 40)), load_default=None)
+    status = ma.fields.List(Text(validate=validate.Length(1, 40)), load_default=None)
     case_type = ma.fields.Enum(CaseType, by_value=True, load_default=None)
     unit_id = ma.fields.UUID(load_default=None)
     handler_id = ma.fields.UUID(load_default=None)
     open = ma.fields.Boolean(load_default=None)
     overdue = ma.fields.Boolean(load_default=None)
-    q = ma.fields.String(load_default=None, validate=validate.Length(1, 100))
+    q = Text(load_default=None, validate=validate.Length(1, 100))
 
 
 class EventSchema(Schema):
@@ -132,17 +141,17 @@ class EventSchema(Schema):
 
 
 class EventQuerySchema(Schema):
-    after = ma.fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = ma.fields.Integer(load_default=0, validate=SEQ)
     limit = ma.fields.Integer(load_default=500, validate=validate.Range(1, 1000))
 
 
 class PersonCreateSchema(Schema):
     id = ma.fields.UUID(load_default=None, metadata={"description": "Client-generated id"})
     role = ma.fields.Enum(PersonRole, by_value=True, required=True)
-    name = ma.fields.String(required=True, validate=validate.Length(1, 120))
+    name = Text(required=True, validate=validate.Length(1, 120))
     id_number = ma.fields.String(load_default=None, validate=ID_NUMBER)
     phone = ma.fields.String(load_default=None, validate=PHONE)
-    address = ma.fields.String(load_default=None, validate=validate.Length(1, 300))
+    address = Text(load_default=None, validate=validate.Length(1, 300))
 
 
 class PersonSchema(Schema):
@@ -158,4 +167,4 @@ class PersonSchema(Schema):
 
 
 class RevealSchema(Schema):
-    reason = ma.fields.String(required=True, validate=validate.Length(5, 500))
+    reason = Text(required=True, validate=validate.Length(5, 500))

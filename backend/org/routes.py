@@ -45,6 +45,7 @@ def list_units() -> list[Unit]:
 @roles_required(Role.ADMIN)
 @blp.arguments(UnitCreateSchema)
 @blp.response(201, UnitSchema)
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
 def create_unit(data: dict[str, Any]) -> Unit:
     """Create a district bureau or station under a unit you administer."""
@@ -90,6 +91,7 @@ def list_users(query: dict[str, Any]) -> list[User]:
 @roles_required(Role.ADMIN)
 @blp.arguments(UserCreateSchema)
 @blp.response(201, UserSchema)
+@blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
 def create_user(data: dict[str, Any]) -> User:
     actor = current_user()

@@ -3,8 +3,11 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from backend.api import Schema
+from backend.api import Schema, Text
+from backend.org.service import MIN_PASSWORD_LENGTH
 from shared.enums import Role, UnitTier
+
+PASSWORD = validate.Length(MIN_PASSWORD_LENGTH, 256)
 
 
 class UnitSchema(Schema):
@@ -19,15 +22,15 @@ class UnitSchema(Schema):
 class UnitCreateSchema(Schema):
     id = ma.fields.UUID(load_default=None, metadata={"description": "Client-chosen id"})
     code = ma.fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9-]{2,32}$"))
-    name = ma.fields.String(required=True, validate=validate.Length(1, 200))
-    name_en = ma.fields.String(load_default=None, validate=validate.Length(1, 200))
+    name = Text(required=True, validate=validate.Length(1, 200))
+    name_en = Text(load_default=None, validate=validate.Length(1, 200))
     tier = ma.fields.Enum(UnitTier, by_value=True, required=True)
     parent_id = ma.fields.UUID(required=True)
 
 
 class UnitUpdateSchema(Schema):
-    name = ma.fields.String(validate=validate.Length(1, 200))
-    name_en = ma.fields.String(allow_none=True, validate=validate.Length(1, 200))
+    name = Text(validate=validate.Length(1, 200))
+    name_en = Text(allow_none=True, validate=validate.Length(1, 200))
 
 
 class UserSchema(Schema):
@@ -46,8 +49,8 @@ class MeSchema(UserSchema):
 
 class UserCreateSchema(Schema):
     username = ma.fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{3,64}$"))
-    display_name = ma.fields.String(required=True, validate=validate.Length(1, 120))
-    password = ma.fields.String(required=True, load_only=True, validate=validate.Length(1, 256))
+    display_name = Text(required=True, validate=validate.Length(1, 120))
+    password = ma.fields.String(required=True, load_only=True, validate=PASSWORD)
     unit_id = ma.fields.UUID(required=True)
     roles = ma.fields.List(
         ma.fields.Enum(Role, by_value=True), required=True, validate=validate.Length(1, len(Role))
@@ -55,8 +58,8 @@ class UserCreateSchema(Schema):
 
 
 class UserUpdateSchema(Schema):
-    display_name = ma.fields.String(validate=validate.Length(1, 120))
-    password = ma.fields.String(load_only=True, validate=validate.Length(1, 256))
+    display_name = Text(validate=validate.Length(1, 120))
+    password = ma.fields.String(load_only=True, validate=PASSWORD)
     unit_id = ma.fields.UUID()
     roles = ma.fields.List(
         ma.fields.Enum(Role, by_value=True), validate=validate.Length(1, len(Role))

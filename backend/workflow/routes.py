@@ -23,12 +23,19 @@ from backend.workflow.schemas import (
     TransitionSchema,
     WorkflowSchema,
 )
-from shared.enums import Role
+from shared.enums import CASE_READER_ROLES, Role
 from shared.workflow import Action, Workflow, load_workflows
 
 blp = Blueprint("workflow", __name__, url_prefix="/api/v1", description="Workflows and approvals")
 
 ETAG_HEADER = {"ETag": {"schema": {"type": "string"}}}
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The case's ETag, as read with the case",
+}
 
 
 @blp.route("/workflows")
@@ -39,6 +46,7 @@ def list_workflows() -> list[Workflow]:
 
 
 @blp.route("/cases/<uuid:case_id>/actions")
+@roles_required(*sorted(CASE_READER_ROLES))
 @blp.response(200, ActionSpecSchema(many=True))
 @blp.alt_response(404, response="NOT_FOUND")
 def list_actions(case_id: uuid.UUID) -> list[Action]:
@@ -56,6 +64,7 @@ def list_actions(case_id: uuid.UUID) -> list[Action]:
 @blp.alt_response(409, response="CONFLICT")
 @blp.alt_response(412, response="PRECONDITION_FAILED")
 @blp.alt_response(428, response="PRECONDITION_REQUIRED")
+@blp.doc(parameters=[IF_MATCH])
 def request_transition(data: dict[str, Any], case_id: uuid.UUID) -> Any:
     """Request a workflow step; needs ``If-Match`` with the case's ETag.
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from backend.api import Schema
+from backend.api import Schema, Text
 from backend.cases.schemas import CaseSchema, PageQuerySchema
 from shared.enums import ApprovalStatus, Decision, RequestStatus, Role
 
@@ -72,7 +72,7 @@ class WorkflowSchema(Schema):
 
 class TransitionSchema(Schema):
     action = ma.fields.String(required=True, validate=validate.Length(1, 64))
-    comment = ma.fields.String(load_default=None, validate=validate.Length(max=5000))
+    comment = Text(load_default=None, validate=validate.Length(max=5000))
     payload = ma.fields.Dict(keys=ma.fields.String(), load_default=dict)
 
 
@@ -128,4 +128,4 @@ class ApprovalQuerySchema(PageQuerySchema):
 
 class DecisionSchema(Schema):
     decision = ma.fields.Enum(Decision, by_value=True, required=True)
-    comment = ma.fields.String(load_default=None, validate=validate.Length(max=5000))
+    comment = Text(load_default=None, validate=validate.Length(max=5000))

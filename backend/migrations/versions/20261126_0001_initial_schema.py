@@ -47,11 +47,6 @@ def upgrade():
         sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("entry_hash", sa.String(length=64), nullable=False),
         sa.Column("signature", sa.String(length=128), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["entry_id"],
-            ["audit_entries.id"],
-            name=op.f("fk_audit_checkpoints_entry_id_audit_entries"),
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoints")),
     )
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
