@@ -29,8 +29,8 @@ What it does, in one run:
    requests per second to pgbench TPS; ``--write-docs`` records them in
    ``docs/performance.md``.
 
-The databases are dropped and gunicorn is stopped at the end, also on errors,
-unless ``--keep-db`` is given.
+gunicorn is stopped and the databases are dropped at the end, also on errors;
+``--keep-db`` keeps the databases.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import platform
 import queue
 import random
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -900,6 +901,12 @@ class Server:
     """gunicorn with the product's settings, access log off, errors to a file."""
 
     def __init__(self, url: str, key_pem: str, workers: int | None, threads: int, logdir: Path):
+        if workers:
+            self.workers = workers
+        else:  # gunicorn_conf's own default, as the server will compute it
+            from backend import gunicorn_conf
+
+            self.workers = int(gunicorn_conf.workers)
         self.port = free_port()
         self.log_path = logdir / "gunicorn.log"
         conf = logdir / "gunicorn_bench_conf.py"
@@ -934,7 +941,7 @@ class Server:
                 conn.request("GET", "/readyz")
                 if conn.getresponse().status == 200:
                     conn.close()
-                    if len(self.worker_pids()) >= 1:
+                    if len(self.worker_pids()) >= self.workers:
                         return
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn not ready after {timeout}s; see {self.log_path}")
@@ -1489,6 +1496,9 @@ def diagnose(url: str, key_pem: str, bench: BenchCase) -> dict[str, Any]:
         "GET /approvals?status=pending",
         lambda: client.get(f"{API}/approvals?status=pending&limit=50", headers=lead),
     )
+    queue_statement = next(
+        (s for s in statements if "FROM approvals" in s[0] and "ORDER BY" in s[0]), None
+    )
     approval = next(i["id"] for i in listed.get_json()["items"] if i["request_id"] == request_id)
     decided = counted(
         "POST /approvals/{id}/decision",
@@ -1500,13 +1510,22 @@ def diagnose(url: str, key_pem: str, bench: BenchCase) -> dict[str, Any]:
         raise RuntimeError("diagnostic summon was not applied")
     with app.app_context():
         db.engine.dispose()
-    if list_statement is None:
-        raise RuntimeError("the list request ran no ordered query on cases")
+    if list_statement is None or queue_statement is None:
+        raise RuntimeError("the list requests ran no ordered query on cases or approvals")
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "EXPLAIN (ANALYZE, BUFFERS) " + list_statement[0],  # type: ignore[operator]
             list_statement[1],
         ).fetchall()
+        queue_rows = conn.execute(
+            "EXPLAIN (ANALYZE, BUFFERS) " + queue_statement[0],  # type: ignore[operator]
+            queue_statement[1],
+        ).fetchall()
+        pending = conn.execute(
+            "SELECT count(*) FROM approvals WHERE unit_id = %s AND status = 'pending' "
+            "AND role = 'leader'",
+            (uuid_from_hex(bench.station.id),),
+        ).fetchone()
         open_cases = conn.execute(
             "SELECT count(*) FROM cases WHERE unit_id = %s AND is_open",
             (uuid_from_hex(bench.station.id),),
@@ -1515,6 +1534,8 @@ def diagnose(url: str, key_pem: str, bench: BenchCase) -> dict[str, Any]:
         "statements": counts,
         "list_sql": list_statement[0],
         "plan": "\n".join(r[0] for r in rows),
+        "queue_plan": "\n".join(r[0] for r in queue_rows),
+        "station_pending": int(pending[0]) if pending else 0,
         "station": bench.station.code,
         "station_cases": bench.station.cases,
         "station_open": int(open_cases[0]) if open_cases else 0,
@@ -1712,7 +1733,10 @@ simple-update rate as the ceiling. One run of the script:
      stays `investigating`, so every client repeats the cycle on its own case;
    - **detain** (two-stage cycle): the same with the station's legal officer
      approving first and the leader second;
-5. reports medians over the rounds. *Write requests* are the `POST`s
+5. before each round, waits up to `--wait-quiet` seconds for other work on the
+   machine to stop (the machines are shared; the CPU other processes used is
+   reported with each round);
+6. reports medians over the rounds. *Write requests* are the `POST`s
    (transition and decision); *steps* are cycles that ended `applied`;
    *ratio* is write requests/s divided by the pgbench TPS of the same round.
    Every API request, reads included, also commits one transaction (its audit
@@ -1882,6 +1906,13 @@ def render_result(args: argparse.Namespace, ctx: dict[str, Any]) -> str:
         "```",
         diag["plan"],
         "```",
+        "",
+        f"Approval queue query (`GET /approvals?status=pending` as that station's leader, "
+        f"{diag['station_pending']:,} pending leader approvals):",
+        "",
+        "```",
+        diag["queue_plan"],
+        "```",
     ]
     return "\n".join(lines) + "\n"
 
@@ -1945,7 +1976,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of all phases + pgbench")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument(
-        "--workers", type=int, default=None, help="gunicorn workers (default: gunicorn_conf's)"
+        "--workers",
+        type=int,
+        default=None,
+        help="gunicorn workers; None: gunicorn_conf's default (2 x cores + 1)",
     )
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument("--server-url", default=SERVER_URL, help="PostgreSQL maintenance URL")
@@ -1955,7 +1989,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--wait-quiet",
         type=float,
-        default=120,
+        default=60,
         help="before each round, wait up to this many seconds for other work to stop (0: don't)",
     )
     parser.add_argument("--keep-db", action="store_true", help="keep the databases afterwards")
@@ -2005,7 +2039,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pgbench_init(args.server_url, pgbench_db, args.pgbench_scale)
         server = Server(url, key_pem, args.workers, args.threads, logdir)
         server.wait_ready()
-        ctx["workers"] = len(server.worker_pids())
+        ctx["workers"] = server.workers
         log(f"gunicorn on port {server.port} with {ctx['workers']} workers; log {server.log_path}")
         rounds: list[Round] = []
         for number in range(1, args.rounds + 1):
@@ -2106,6 +2140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             errors = server.log_path.read_text(errors="replace")
             if "Traceback" in errors:
                 log(f"gunicorn logged errors; see {server.log_path}")
+            elif not args.keep_db:
+                shutil.rmtree(logdir, ignore_errors=True)
+        elif not args.keep_db:
+            shutil.rmtree(logdir, ignore_errors=True)
         if args.keep_db:
             log(f"kept databases {args.db_name} and {pgbench_db}")
         else:
