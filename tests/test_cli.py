@@ -29,8 +29,11 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(fresh_database, tmp_path
 
 def test_db_upgrade_command_is_available(tmp_path):
     fresh = make_app("sqlite:///" + str(tmp_path / "cli.db"), tmp_path)
-    result = fresh.test_cli_runner().invoke(args=["db", "upgrade"])
+    runner = fresh.test_cli_runner()
+    result = runner.invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
+    check = runner.invoke(args=["db", "check"])
+    assert check.exit_code == 0, check.output
     with fresh.app_context():
         assert "users" in sa.inspect(db.engine).get_table_names()
 

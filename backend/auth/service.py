@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from sqlalchemy.orm import joinedload
 
 from backend.auth import tokens
 from backend.auth.models import AuthSession, LoginThrottle, RateLimitWindow, RefreshToken
@@ -197,11 +198,16 @@ def _active_session_user(session: AuthSession, now: datetime) -> User:
 def authenticate(access_token: str) -> tuple[User, AuthSession]:
     """The user and session behind an access token, checked against revocation."""
     claims = tokens.verify(access_token, tokens.ACCESS)
-    row = db.session.execute(
-        sa.select(User, AuthSession)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
-    ).first()
+    row = (
+        db.session.execute(
+            sa.select(User, AuthSession)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(AuthSession.id == claims.session_id, User.id == claims.user_id)
+            .options(joinedload(User.role_rows))
+        )
+        .unique()
+        .first()
+    )
     if row is None:
         raise Unauthorized("The sign-in has ended.", slug="session-ended")
     user, session = row

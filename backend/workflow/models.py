@@ -43,6 +43,7 @@ class Approval(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("request_id", "stage", name="uq_approvals_request_stage"),
         sa.Index("ix_approvals_status_role", "status", "role"),
+        sa.Index("ix_approvals_queue", "unit_id", "status", "role", "created_at", "id"),
     )
 
     id: Mapped[UUIDPk]

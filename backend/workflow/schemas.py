@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import validate
 
@@ -7,7 +9,15 @@ from backend.api import Schema, Text
 from backend.cases.schemas import CaseSchema, PageQuerySchema
 from shared.enums import ApprovalStatus, Decision, RequestStatus, Role
 
-LABEL = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+
+class LabelField(ma.fields.Dict):
+    """A workflow name in both languages: ``{"zh": ..., "en": ...}``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(keys=ma.fields.String(), values=ma.fields.String(), **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return super()._serialize(value.as_dict(), attr, obj, **kwargs)
 
 
 class InputSpecSchema(Schema):
@@ -15,10 +25,7 @@ class InputSpecSchema(Schema):
     type = ma.fields.String()
     required = ma.fields.Boolean()
     choices = ma.fields.List(ma.fields.String())
-    label = ma.fields.Method("dump_label")
-
-    def dump_label(self, obj: object) -> dict[str, str]:
-        return obj.label.as_dict()  # type: ignore[attr-defined]
+    label = LabelField()
 
 
 class ApprovalStageSchema(Schema):
@@ -28,15 +35,12 @@ class ApprovalStageSchema(Schema):
 
 class ActionSpecSchema(Schema):
     name = ma.fields.String()
-    label = ma.fields.Method("dump_label")
+    label = LabelField()
     sources = ma.fields.List(ma.fields.String(), data_key="from")
     target = ma.fields.String(data_key="to")
     roles = ma.fields.Method("dump_roles")
     approvals = ma.fields.List(ma.fields.Nested(ApprovalStageSchema))
     inputs = ma.fields.List(ma.fields.Nested(InputSpecSchema))
-
-    def dump_label(self, obj: object) -> dict[str, str]:
-        return obj.label.as_dict()  # type: ignore[attr-defined]
 
     def dump_roles(self, obj: object) -> list[str]:
         return sorted(obj.roles)  # type: ignore[attr-defined]
@@ -44,24 +48,18 @@ class ActionSpecSchema(Schema):
 
 class StateSpecSchema(Schema):
     name = ma.fields.String()
-    label = ma.fields.Method("dump_label")
+    label = LabelField()
     terminal = ma.fields.Boolean()
     deadline_hours = ma.fields.Integer(allow_none=True)
     basis = ma.fields.String(allow_none=True)
 
-    def dump_label(self, obj: object) -> dict[str, str]:
-        return obj.label.as_dict()  # type: ignore[attr-defined]
-
 
 class WorkflowSchema(Schema):
     case_type = ma.fields.String()
-    label = ma.fields.Method("dump_label")
+    label = LabelField()
     initial = ma.fields.String()
     states = ma.fields.Method("dump_states")
     actions = ma.fields.Method("dump_actions")
-
-    def dump_label(self, obj: object) -> dict[str, str]:
-        return obj.label.as_dict()  # type: ignore[attr-defined]
 
     def dump_states(self, obj: object) -> list[dict]:
         return StateSpecSchema(many=True).dump(obj.states.values())  # type: ignore[attr-defined]
