@@ -69,32 +69,40 @@ def _begin() -> Response | None:
     return None
 
 
+def _settle(response: Response, keep: bool) -> None:
+    """Commit the request's work with its audit row, or roll it back and audit that."""
+    record_id = g.get("idempotency_record_id")
+    if keep:
+        if record_id and response.status_code < 400:
+            idempotency.store(record_id, response)
+    else:
+        db.session.rollback()
+        if record_id:
+            idempotency.release(record_id)
+    audit.add_request_entry(response.status_code)
+    db.session.commit()
+
+
 def _finish(response: Response) -> Response:
     if not _is_api_request():
         return response
     response.headers["X-Request-Id"] = g.request_id
     problem = g.get("problem")
     keep = response.status_code < 400 or (isinstance(problem, Problem) and problem.keep_changes)
-    record_id = g.get("idempotency_record_id")
     try:
-        if keep:
-            if record_id and response.status_code < 400:
-                idempotency.store(record_id, response)
-            audit.add_request_entry(response.status_code)
-            db.session.commit()
-            return response
-        db.session.rollback()
-        if record_id:
-            idempotency.release(record_id)
-        audit.add_request_entry(response.status_code)
-        db.session.commit()
+        _settle(response, keep)
         return response
     except Exception:
         log.exception("could not commit request %s", g.request_id)
         db.session.rollback()
-        failed = problem_response(500, "The server could not complete the request.")
-        failed.headers["X-Request-Id"] = g.request_id
-        return failed
+    failed = problem_response(500, "The server could not complete the request.")
+    failed.headers["X-Request-Id"] = g.request_id
+    try:
+        _settle(failed, keep=False)
+    except Exception:
+        log.exception("could not record the failure of request %s", g.request_id)
+        db.session.rollback()
+    return failed
 
 
 def init_app(app: Flask) -> None:

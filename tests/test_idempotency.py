@@ -7,7 +7,10 @@ import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from flask import g, has_request_context
+from sqlalchemy.orm import Session
 
+from backend.audit.models import AuditEntry
 from backend.cases.models import Incident
 from backend.extensions import db
 from backend.idempotency.models import IdempotencyRecord
@@ -181,3 +184,36 @@ def test_revealed_identity_data_is_never_stored_for_replay(api, world, app):
     with app.app_context():
         stored = db.session.scalar(sa.select(sa.func.count()).where(IdempotencyRecord.key == key))
     assert stored == 0
+
+
+def test_a_failed_commit_releases_the_key_and_is_audited(api, world, app):
+    officer = world.user("a1.officer")
+    key = str(uuid.uuid4())
+    summary = f"提交失败 {uuid.uuid4()}"
+    body = {**BODY, "summary": summary}
+    failures: list[str] = []
+
+    def refuse_first_incident_commit(session: Session) -> None:
+        """Fail the request's own commit (its key was claimed by an earlier one)."""
+        if has_request_context() and g.get("idempotency_record_id") and not failures:
+            failures.append("refused")
+            raise RuntimeError("the disk is full")
+
+    sa.event.listen(Session, "before_commit", refuse_first_incident_commit)
+    try:
+        failed = api.post("/api/v1/incidents", officer, json=body, headers={"Idempotency-Key": key})
+    finally:
+        sa.event.remove(Session, "before_commit", refuse_first_incident_commit)
+    assert failures == ["refused"]
+    assert failed.status_code == 500
+    assert failed.content_type == "application/problem+json"
+    assert "disk" not in failed.get_data(as_text=True)
+    assert _count_incidents(app, summary) == 0
+    with app.app_context():
+        entry = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.request_id == failed.headers["X-Request-Id"])
+        ).one()
+        assert (entry.status, entry.outcome) == (500, "error")
+    retry = api.post("/api/v1/incidents", officer, json=body, headers={"Idempotency-Key": key})
+    assert retry.status_code == 201
+    assert _count_incidents(app, summary) == 1
