@@ -224,11 +224,15 @@ def world(app: Flask) -> Org:
 
 
 class Api:
-    """A thin JSON client over Flask's test client, signing in with real tokens."""
+    """A thin JSON client over Flask's test client, signing in with real tokens.
 
-    def __init__(self, client: FlaskClient) -> None:
+    Pass a shared ``tokens`` dict to sign each user in once for several tests
+    (access tokens last 15 minutes).
+    """
+
+    def __init__(self, client: FlaskClient, tokens: dict[uuid.UUID, str] | None = None) -> None:
         self.client = client
-        self._tokens: dict[uuid.UUID, str] = {}
+        self._tokens: dict[uuid.UUID, str] = {} if tokens is None else tokens
 
     def login(self, user: OrgUser, password: str = PASSWORD) -> dict[str, Any]:
         response = self.client.post(
@@ -334,3 +338,18 @@ class Api:
 @pytest.fixture
 def api(client: FlaskClient) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def multi_role_user(app: Flask, world: Org) -> OrgUser:
+    """A station-a1 user who is officer, legal officer and leader at once."""
+    with app.app_context():
+        user = org.create_user(
+            username=f"multi{uuid.uuid4().hex[:10]}",
+            display_name="三职合一",
+            password=PASSWORD,
+            unit=db.session.get_one(Unit, world.unit("a1").id),
+            roles={Role.OFFICER, Role.LEGAL_OFFICER, Role.LEADER},
+        )
+        db.session.commit()
+        return OrgUser(user.id, user.username, user.unit_id, user.roles)

@@ -11,16 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
-from backend.extensions import db
-from backend.org import service as org
-from backend.org.models import Unit
-from shared.enums import Role
 from shared.workflow import workflow_for
 
-from conftest import PASSWORD, Api, Org, OrgUser
+from conftest import Api, Org, OrgUser
 
 PROBLEM = "application/problem+json"
 NOTIFY = {
@@ -160,19 +155,6 @@ def investigating_criminal_case(api: Api, world: Org, officer: OrgUser) -> str:
     return case_id
 
 
-class SharedTokenApi(Api):
-    """Signs each user in once per module (access tokens last 15 minutes)."""
-
-    def __init__(self, client: FlaskClient, tokens: dict[uuid.UUID, str]) -> None:
-        super().__init__(client)
-        self._shared = tokens
-
-    def token(self, user: OrgUser) -> str:
-        if user.id not in self._shared:
-            self._shared[user.id] = self.login(user)["access_token"]
-        return self._shared[user.id]
-
-
 @pytest.fixture(scope="module")
 def tokens() -> dict[uuid.UUID, str]:
     return {}
@@ -180,22 +162,7 @@ def tokens() -> dict[uuid.UUID, str]:
 
 @pytest.fixture
 def api(client: FlaskClient, tokens: dict[uuid.UUID, str]) -> Api:
-    return SharedTokenApi(client, tokens)
-
-
-@pytest.fixture
-def dual(app: Flask, world: Org) -> OrgUser:
-    """A station user who is officer, legal officer and leader at once."""
-    with app.app_context():
-        user = org.create_user(
-            username=f"dual{uuid.uuid4().hex[:10]}",
-            display_name="三职合一",
-            password=PASSWORD,
-            unit=db.session.get_one(Unit, world.unit("a1").id),
-            roles={Role.OFFICER, Role.LEGAL_OFFICER, Role.LEADER},
-        )
-        db.session.commit()
-        return OrgUser(user.id, user.username, user.unit_id, user.roles)
+    return Api(client, tokens)
 
 
 # GET /cases/{id}/actions
@@ -865,25 +832,30 @@ def test_decisions_by_the_wrong_role(api: Api, world: Org) -> None:
     problem(api.decide(str(uuid.uuid4()), world.user("a1.leader")), 404)
 
 
-def test_no_one_decides_their_own_request(api: Api, world: Org, dual: OrgUser) -> None:
+def test_no_one_decides_their_own_request(api: Api, world: Org, multi_role_user: OrgUser) -> None:
     case_id = notified_case(api, world.user("a1.officer"))
-    step_ok(api, case_id, dual, "submit_decision", DECISION, status=202)
-    approval = api.pending_approval(case_id, dual)
-    before = snapshot(api, case_id, dual)
-    failed = problem(api.decide(approval["id"], dual, "approve"), 403)
+    step_ok(api, case_id, multi_role_user, "submit_decision", DECISION, status=202)
+    approval = api.pending_approval(case_id, multi_role_user)
+    before = snapshot(api, case_id, multi_role_user)
+    failed = problem(api.decide(approval["id"], multi_role_user, "approve"), 403)
     assert "requested" in failed["detail"]
-    problem(api.decide(approval["id"], dual, "return", "撤回"), 403)
-    unchanged(api, case_id, dual, before)
+    problem(api.decide(approval["id"], multi_role_user, "return", "撤回"), 403)
+    unchanged(api, case_id, multi_role_user, before)
     approve(api, case_id, world.user("a1.legal"))
-    problem(api.decide(api.pending_approval(case_id, dual)["id"], dual, "approve"), 403)
+    problem(
+        api.decide(
+            api.pending_approval(case_id, multi_role_user)["id"], multi_role_user, "approve"
+        ),
+        403,
+    )
     assert approve(api, case_id, world.user("a1.leader"))["outcome"] == "applied"
 
     # The same person may decide on someone else's request, at any of its stages.
     other = notified_case(api, world.user("a1.officer"))
     step_ok(api, other, world.user("a1.officer"), "submit_decision", DECISION, status=202)
-    approve(api, other, dual)
-    assert approve(api, other, dual)["outcome"] == "applied"
-    assert get_case(api, other, dual)["status"] == "decided"
+    approve(api, other, multi_role_user)
+    assert approve(api, other, multi_role_user)["outcome"] == "applied"
+    assert get_case(api, other, multi_role_user)["status"] == "decided"
 
 
 def test_each_approval_is_decided_once(api: Api, world: Org) -> None:

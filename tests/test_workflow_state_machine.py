@@ -19,8 +19,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -33,13 +31,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from backend.extensions import db
-from backend.org import service as org
-from backend.org.models import Unit
 from shared.enums import Role
 from shared.workflow import Action, Input, Workflow, workflow_for
 
-from conftest import PASSWORD, Api, Org, OrgUser
+from conftest import Api, Org, OrgUser
 
 MAX_OPEN_CASES = 2
 MAX_CASES = 5
@@ -70,19 +65,6 @@ WRONG = {
     "datetime": ["2026-03-02T08:00:00", "2026-03-02", "tomorrow"],
     "choice": ["caning", ""],
 }
-
-
-class SharedTokenApi(Api):
-    """Signs each user in once for the whole test (access tokens last 15 minutes)."""
-
-    def __init__(self, client: FlaskClient, tokens: dict[uuid.UUID, str]) -> None:
-        super().__init__(client)
-        self._shared = tokens
-
-    def token(self, user: OrgUser) -> str:
-        if user.id not in self._shared:
-            self._shared[user.id] = self.login(user)["access_token"]
-        return self._shared[user.id]
 
 
 @dataclass(repr=False)
@@ -668,24 +650,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             self.check_case(model, with_actions=False)
 
 
-@pytest.fixture
-def dual(app: Flask, world: Org) -> OrgUser:
-    """A station user who is officer, legal officer and leader at once."""
-    with app.app_context():
-        user = org.create_user(
-            username=f"dualsm{uuid.uuid4().hex[:10]}",
-            display_name="三职合一",
-            password=PASSWORD,
-            unit=db.session.get_one(Unit, world.unit("a1").id),
-            roles={Role.OFFICER, Role.LEGAL_OFFICER, Role.LEADER},
-        )
-        db.session.commit()
-        return OrgUser(user.id, user.username, user.unit_id, user.roles)
-
-
-def test_workflow_state_machine(client: FlaskClient, world: Org, dual: OrgUser) -> None:
-    api = SharedTokenApi(client, {})
-    users = {**world.users, "dual": dual}
+def test_workflow_state_machine(client: FlaskClient, world: Org, multi_role_user: OrgUser) -> None:
+    api = Api(client, {})
+    users = {**world.users, "dual": multi_role_user}
     run_state_machine_as_test(
         lambda: WorkflowMachine(api, users),
         settings=settings(
