@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -40,29 +42,14 @@ def pytest_report_header() -> str:
     return f"fieldcase database backend: {BACKEND}"
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def database_on_backend(sqlite_file: Path, prefix: str) -> Iterator[str]:
+    """An empty database on the backend under test: an SQLite file, or a
+    PostgreSQL database made for the caller and dropped afterwards."""
     if BACKEND == "sqlite":
-        yield "sqlite:///" + str(tmp_path_factory.mktemp("db") / "fieldcase.db")
+        yield "sqlite:///" + str(sqlite_file)
         return
-    name = f"fieldcase_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = POSTGRES_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def fresh_database(tmp_path: Any) -> Iterator[str]:
-    """An empty database on the backend under test, dropped afterwards."""
-    if BACKEND == "sqlite":
-        yield "sqlite:///" + str(tmp_path / "fresh.db")
-        return
-    name = f"fieldcase_fresh_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -70,6 +57,21 @@ def fresh_database(tmp_path: Any) -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with database_on_backend(
+        tmp_path_factory.mktemp("db") / "fieldcase.db", "fieldcase_test"
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_database(tmp_path: Path) -> Iterator[str]:
+    """An empty database on the backend under test, dropped afterwards."""
+    with database_on_backend(tmp_path / "fresh.db", "fieldcase_fresh") as url:
+        yield url
 
 
 def signing_key_pem() -> str:
@@ -155,59 +157,50 @@ UPPER_STAFF = {
 }
 
 
+TIER_NAMES = {UnitTier.DISTRICT: "分局", UnitTier.STATION: "派出所"}
+
+
 def build_org(prefix: str) -> Org:
     """Create a fresh organisation; user names are ``<prefix>.<unit>.<role>``."""
     world = _OrmOrg()
     city = org.create_root_unit(code=f"{prefix}C", name="测试市公安局")
     world.units["city"] = city
-    for name, roles in UPPER_STAFF.items():
-        world.users[f"city.{name}"] = org.create_user(
-            username=f"{prefix}.city.{name}",
-            display_name=f"city {name}",
-            password=PASSWORD,
-            unit=city,
-            roles=roles,
-        )
+    _staff(world, prefix, "city", city, UPPER_STAFF)
     admin = world.users["city.admin"]
     for district_key, stations in (("a", ("a1", "a2")), ("b", ("b1",))):
-        district = org.create_unit(
-            admin,
-            code=f"{prefix}{district_key}".upper(),
-            name=f"分局{district_key}",
-            tier=UnitTier.DISTRICT,
-            parent_id=city.id,
-        )
-        world.units[district_key] = district
-        for name, roles in UPPER_STAFF.items():
-            world.users[f"{district_key}.{name}"] = org.create_user(
-                username=f"{prefix}.{district_key}.{name}",
-                display_name=f"{district_key} {name}",
-                password=PASSWORD,
-                unit=district,
-                roles=roles,
-            )
+        district = _unit(world, admin, prefix, district_key, UnitTier.DISTRICT, city)
+        _staff(world, prefix, district_key, district, UPPER_STAFF)
         for station_key in stations:
-            station = org.create_unit(
-                admin,
-                code=f"{prefix}{station_key}".upper(),
-                name=f"派出所{station_key}",
-                tier=UnitTier.STATION,
-                parent_id=district.id,
-            )
-            world.units[station_key] = station
-            for name, roles in STATION_STAFF.items():
-                world.users[f"{station_key}.{name}"] = org.create_user(
-                    username=f"{prefix}.{station_key}.{name}",
-                    display_name=f"{station_key} {name}",
-                    password=PASSWORD,
-                    unit=station,
-                    roles=roles,
-                )
+            station = _unit(world, admin, prefix, station_key, UnitTier.STATION, district)
+            _staff(world, prefix, station_key, station, STATION_STAFF)
     db.session.commit()
     return Org(
         units={k: OrgUnit(u.id, u.code) for k, u in world.units.items()},
         users={k: OrgUser(u.id, u.username, u.unit_id, u.roles) for k, u in world.users.items()},
     )
+
+
+def _unit(world: _OrmOrg, admin: User, prefix: str, key: str, tier: UnitTier, parent: Unit) -> Unit:
+    unit = org.create_unit(
+        admin,
+        code=f"{prefix}{key}".upper(),
+        name=TIER_NAMES[tier] + key,
+        tier=tier,
+        parent_id=parent.id,
+    )
+    world.units[key] = unit
+    return unit
+
+
+def _staff(world: _OrmOrg, prefix: str, key: str, unit: Unit, staff: dict[str, set[Role]]) -> None:
+    for name, roles in staff.items():
+        world.users[f"{key}.{name}"] = org.create_user(
+            username=f"{prefix}.{key}.{name}",
+            display_name=f"{key} {name}",
+            password=PASSWORD,
+            unit=unit,
+            roles=roles,
+        )
 
 
 @dataclass
