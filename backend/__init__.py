@@ -44,14 +44,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _register_api(app: Flask) -> None:
     from backend.auth.routes import blp as auth_blp
     from backend.cases.routes import blp as cases_blp
+    from backend.devices.routes import blp as devices_blp
     from backend.docs import docs_assets
+    from backend.documents.routes import blp as documents_blp
+    from backend.evidence.routes import blp as evidence_blp
     from backend.health import blp as health_blp
     from backend.org.routes import blp as org_blp
+    from backend.uploads.routes import blp as uploads_blp
     from backend.workflow.routes import blp as workflow_blp
 
     app.config.setdefault("API_SPEC_OPTIONS", {"security": [{"bearer": []}]})
     api = Api(app)
-    for blp in (auth_blp, org_blp, cases_blp, workflow_blp):
+    for blp in (
+        auth_blp,
+        org_blp,
+        cases_blp,
+        workflow_blp,
+        devices_blp,
+        uploads_blp,
+        evidence_blp,
+        documents_blp,
+    ):
         api.register_blueprint(blp)
     app.register_blueprint(health_blp)
     app.register_blueprint(docs_assets)

@@ -10,10 +10,13 @@ from flask.cli import with_appcontext
 from backend import demo
 from backend.audit import service as audit
 from backend.errors import Problem
+from backend.evidence.cli import evidence_group
 from backend.extensions import db
 from backend.idempotency import service as idempotency
+from backend.jobs.cli import jobs_group
 from backend.org import service as org
 from backend.org.models import Unit
+from backend.uploads.cli import uploads_group
 from shared.enums import Role
 
 
@@ -23,6 +26,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_root_unit)
     app.cli.add_command(purge_idempotency)
     app.cli.add_command(audit_group)
+    app.cli.add_command(jobs_group)
+    app.cli.add_command(uploads_group)
+    app.cli.add_command(evidence_group)
 
 
 @click.command("seed-demo")

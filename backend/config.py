@@ -10,6 +10,8 @@ from typing import Any
 MAX_ACCESS_TOKEN_MINUTES = 15
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+MIB = 1024 * 1024
+GIB = 1024 * MIB
 
 
 def _int(name: str, default: int) -> int:
@@ -50,6 +52,21 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "MAX_CONTENT_LENGTH": _int("FIELDCASE_MAX_BODY_BYTES", 1024 * 1024),
         "IDEMPOTENCY_TTL": timedelta(days=_int("FIELDCASE_IDEMPOTENCY_DAYS", 30)),
         "PROXY_COUNT": _int("FIELDCASE_PROXY_COUNT", 0),
+        "UPLOAD_DIR": os.environ.get("FIELDCASE_UPLOAD_DIR")
+        or str(Path(instance_path) / "uploads"),
+        "UPLOAD_MAX_BYTES": _int("FIELDCASE_UPLOAD_MAX_BYTES", 8 * GIB),
+        "UPLOAD_CHUNK_MAX_BYTES": _int("FIELDCASE_UPLOAD_CHUNK_MAX_BYTES", 64 * MIB),
+        "UPLOAD_EXPIRY": timedelta(hours=_int("FIELDCASE_UPLOAD_EXPIRY_HOURS", 72)),
+        "CASE_EVIDENCE_MAX_BYTES": _int("FIELDCASE_CASE_EVIDENCE_MAX_BYTES", 64 * GIB),
+        "EVIDENCE_STORE": os.environ.get("FIELDCASE_EVIDENCE_STORE", "local"),
+        "EVIDENCE_DIR": os.environ.get("FIELDCASE_EVIDENCE_DIR")
+        or str(Path(instance_path) / "evidence"),
+        "S3_ENDPOINT_URL": os.environ.get("FIELDCASE_S3_ENDPOINT_URL") or None,
+        "S3_BUCKET": os.environ.get("FIELDCASE_S3_BUCKET", "fieldcase-evidence"),
+        "S3_REGION": os.environ.get("FIELDCASE_S3_REGION", "us-east-1"),
+        "S3_PREFIX": os.environ.get("FIELDCASE_S3_PREFIX", "sha256/"),
+        "PDF_FONT": os.environ.get("FIELDCASE_PDF_FONT") or None,
+        "PUBLIC_BASE_URL": os.environ.get("FIELDCASE_PUBLIC_BASE_URL") or None,
         "API_TITLE": "Fieldcase API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.1.0",

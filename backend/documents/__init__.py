@@ -1,0 +1,1 @@
+"""Documents, signatures and printable PDFs."""

@@ -1,0 +1,1 @@
+"""Evidence, its store and chain of custody."""

@@ -1,0 +1,1 @@
+"""Periodic jobs (sweeps, clean-ups): registered by the domains, run by a scheduler."""

@@ -1,0 +1,52 @@
+"""``flask jobs``: run periodic jobs once, or keep a scheduler running."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask.cli import with_appcontext
+
+from backend.jobs import service
+
+
+@click.group("jobs")
+def jobs_group() -> None:
+    """Periodic jobs: clean-ups and sweeps."""
+
+
+@jobs_group.command("list")
+def list_jobs() -> None:
+    """The registered jobs and their periods."""
+    for job in service.JOBS.values():
+        click.echo(f"{job.name}\tevery {job.every}")
+
+
+@jobs_group.command("run")
+@with_appcontext
+@click.argument("name")
+def run(name: str) -> None:
+    """Run one job now, whether it is due or not."""
+    job = service.JOBS.get(name)
+    if job is None:
+        raise click.BadParameter(f"no job named {name!r}; see `flask jobs list`")
+    click.echo(f"{name}: {service.run_job(job)}")
+
+
+@jobs_group.command("run-due")
+@with_appcontext
+def run_due() -> None:
+    """One scheduler pass: run the jobs whose period has passed."""
+    for name, summary in service.run_due().items():
+        click.echo(f"{name}: {summary}")
+
+
+@jobs_group.command("scheduler")
+@with_appcontext
+@click.option("--interval", default=30.0, show_default=True, help="Seconds between passes.")
+def scheduler(interval: float) -> None:
+    """Run scheduler passes forever (the embedded default's in-process job runner)."""
+    while True:
+        for name, summary in service.run_due().items():
+            click.echo(f"{name}: {summary}", err=True)
+        time.sleep(interval)
