@@ -40,6 +40,7 @@ from flask import Flask
 from backend.auth import service as auth_service
 from backend.extensions import db
 from backend.lifecycle import API_PREFIX
+from shared import signing
 
 from conftest import PASSWORD, Api, Org, OrgUser, build_org
 
@@ -68,6 +69,7 @@ PATH_PARAMS = {
     "approval_id": "approval_id",
     "unit_id": "unit_id",
     "user_id": "user_id",
+    "device_pk": "device_pk",
 }
 """Path parameter name -> the ``Site`` attribute that fills it."""
 
@@ -175,11 +177,27 @@ class Site:
     def approval_id(self) -> str:
         return self.approval["id"]
 
+    @cached_property
+    def device(self) -> dict[str, Any]:
+        """The officer's enrolled phone."""
+        body = {
+            "device_id": _unique("phone-"),
+            "name": "执法手机",
+            "public_key": signing.public_key_text(signing.new_private_key()),
+        }
+        response = self.api.post("/api/v1/devices", self.staff("officer"), json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    @property
+    def device_pk(self) -> str:
+        return self.device["id"]
+
     def etag(self) -> str:
         return self.api.etag(self.case_id, self.staff("officer"))
 
     def build_all(self) -> Site:
-        for name in ("case", "person_id", "incident_id", "approval"):
+        for name in ("case", "person_id", "incident_id", "approval", "device"):
             getattr(self, name)
         return self
 
@@ -346,6 +364,29 @@ ACCESS: dict[str, Access] = {
         positive="a1.legal",
         body=lambda s: {"decision": "approve", "comment": "同意"},
     ),
+    # Devices
+    "devices.enroll": Access(
+        "reference",
+        ALL,
+        status=201,
+        body=lambda s: {
+            "device_id": _unique("phone-"),
+            "name": "新手机",
+            "public_key": signing.public_key_text(signing.new_private_key()),
+        },
+        # The foreign officer's device id with a new key: taking it over is refused.
+        foreign_body=lambda s: {
+            "device_id": s.device["device_id"],
+            "name": "冒用",
+            "public_key": signing.public_key_text(signing.new_private_key()),
+        },
+        refused=409,
+    ),
+    "devices.list_devices": Access("list", ALL, listed=(("", lambda s: {s.device_pk}),)),
+    "devices.get_device": Access("object", ADMIN, positive="a1.admin"),
+    "devices.revoke": Access(
+        "object", ADMIN, positive="a1.admin", body=lambda s: {"reason": "设备遗失"}
+    ),
 }
 
 
@@ -486,6 +527,7 @@ def org_state(app: Flask, org: Org) -> dict[str, list[Any]]:
             "case_events": tables["case_events"].c.case_id.in_(cases),
             "step_requests": tables["step_requests"].c.case_id.in_(cases),
             "approvals": tables["approvals"].c.case_id.in_(cases),
+            "devices": tables["devices"].c.unit_id.in_(units),
         }
         state = {}
         for name, where in scopes.items():
@@ -730,8 +772,13 @@ def test_policy_in_the_table(app: Flask) -> None:
         if touches_cases or op.rule.startswith("/api/v1/approvals"):
             # Administrators do not read case data.
             assert "admin" not in access.roles, op
-        if "manager" in access.roles and access.scope not in ("caller", "public"):
-            # Case managers read but do not change.
+        own_device = op.endpoint == "devices.enroll"
+        if (
+            "manager" in access.roles
+            and access.scope not in ("caller", "public")
+            and not own_device
+        ):
+            # Case managers read but do not change (they enrol their own devices like anyone).
             assert op.method == "GET", op
         if touches_cases and op.method == "GET":
             assert "manager" in access.roles, op

@@ -40,9 +40,11 @@ def list_devices() -> list[Device]:
 
 
 @blp.route("/devices/<uuid:device_pk>")
+@roles_required(Role.ADMIN)
 @blp.response(200, DeviceSchema)
 @blp.alt_response(404, response="NOT_FOUND")
 def get_device(device_pk: uuid.UUID) -> Device:
+    """A device of your units (administrators); users see their own in the list."""
     device = service.get_device(current_user(), device_pk)
     audit.target("device", device.id)
     return device
