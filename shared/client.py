@@ -276,6 +276,19 @@ class WorkflowSpec(TypedDict):
     actions: list[ActionSpec]
 
 
+class Device(TypedDict):
+    id: str
+    device_id: str
+    user_id: str
+    unit_id: str
+    name: str
+    public_key: str
+    active: bool
+    enrolled_at: str
+    revoked_at: str | None
+    revoked_reason: str | None
+
+
 class UnitChanges(TypedDict, total=False):
     name: str
     name_en: str | None
@@ -887,6 +900,29 @@ class FieldcaseClient:
         body = {"decision": decision, "comment": comment}
         path = f"/approvals/{_id(approval_id)}/decision"
         return _outcome(self._post(path, body, idempotency_key))
+
+    # Devices
+
+    def enroll_device(
+        self, *, device_id: str, name: str, public_key: str, idempotency_key: str | None = None
+    ) -> Device:
+        """Enrol this device's Ed25519 public key (base64 of the raw 32 bytes); resends are safe."""
+        body = {"device_id": device_id, "name": name, "public_key": public_key}
+        return self._post("/devices", body, idempotency_key).json()
+
+    def list_devices(self) -> list[Device]:
+        """Your devices (administrators: also those of their units)."""
+        return self._request("GET", "/devices").json()
+
+    def get_device(self, device_pk: UUIDLike) -> Device:
+        return self._request("GET", f"/devices/{_id(device_pk)}").json()
+
+    def revoke_device(
+        self, device_pk: UUIDLike, reason: str, *, idempotency_key: str | None = None
+    ) -> Device:
+        """Revoke a device of your units (administrators); its submissions are refused."""
+        path = f"/devices/{_id(device_pk)}/revoke"
+        return self._post(path, {"reason": reason}, idempotency_key).json()
 
 
 def _is_expired_token(response: requests.Response) -> bool:
