@@ -8,14 +8,22 @@ text form differs between platforms, so coordinates travel as strings.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 import json
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
 
 PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
@@ -86,3 +94,40 @@ def verify(public_key: str, purpose: str, fields: dict[str, Any], signature: str
     except (SigningError, InvalidSignature):
         return False
     return True
+
+
+def private_key_pem(private_key: Ed25519PrivateKey) -> bytes:
+    return private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+
+
+def load_private_key_pem(pem: bytes) -> Ed25519PrivateKey:
+    key = load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningError("not an Ed25519 private key")
+    return key
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m shared.signing``: make a device key, or sign a submission (for scripts)."""
+    parser = argparse.ArgumentParser(prog="python -m shared.signing", description=main.__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    keygen = commands.add_parser("keygen", help="write a new private key (PEM), print the public")
+    keygen.add_argument("key_file", type=Path)
+    signer = commands.add_parser("sign", help="print the signature over a JSON object of fields")
+    signer.add_argument("key_file", type=Path)
+    signer.add_argument("purpose", help="evidence or signature")
+    signer.add_argument("fields", help="the signed fields as a JSON object")
+    args = parser.parse_args(argv)
+    if args.command == "keygen":
+        key = new_private_key()
+        args.key_file.write_bytes(private_key_pem(key))
+        args.key_file.chmod(0o600)
+        print(public_key_text(key))
+    else:
+        key = load_private_key_pem(args.key_file.read_bytes())
+        print(sign(key, args.purpose, json.loads(args.fields)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

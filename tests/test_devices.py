@@ -162,3 +162,25 @@ def test_the_canonical_form_is_stable_and_refuses_floats():
         signing.canonical_form("evidence", {"latitude": 30.25})
     with pytest.raises(signing.SigningError):
         signing.canonical_form("evidence", {"points": [[1, 2.5]]})
+
+
+def test_the_signing_command_makes_keys_and_signatures_the_server_accepts(tmp_path, capsys):
+    key_file = tmp_path / "device.pem"
+    assert signing.main(["keygen", str(key_file)]) == 0
+    public_key = capsys.readouterr().out.strip()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    fields = {"sha256": "ab" * 32, "place": "人民路1号"}
+    assert (
+        signing.main(
+            [
+                "sign",
+                str(key_file),
+                "evidence",
+                '{"sha256": "' + "ab" * 32 + '", "place": "人民路1号"}',
+            ]
+        )
+        == 0
+    )
+    signature = capsys.readouterr().out.strip()
+    assert signing.verify(public_key, "evidence", fields, signature)
+    assert not signing.verify(public_key, "signature", fields, signature)
