@@ -55,6 +55,21 @@ class Decision(StrEnum):
     RETURN = "return"
 
 
+class DocumentStatus(StrEnum):
+    DRAFT = "draft"
+    FINALIZED = "finalized"
+    SIGNED = "signed"
+
+
+class SignerRole(StrEnum):
+    OFFICER = "officer"
+    SECOND_OFFICER = "second_officer"
+    PARTY = "party"
+    WITNESS = "witness"
+    INTERPRETER = "interpreter"
+    GUARDIAN = "guardian"
+
+
 CASE_READER_ROLES = frozenset({Role.OFFICER, Role.LEGAL_OFFICER, Role.LEADER, Role.CASE_MANAGER})
 """Roles that may read the case data of their units."""
 

@@ -2,6 +2,10 @@
 
 Both sides use them: the backend enforces them, the mobile client shows what
 may be done next and validates a step's inputs while offline.
+
+An action may require signed documents (``requires_signed``: document kinds of
+``shared/documents/kinds.toml``): none of its approval stages can be approved
+before the case holds a signed document of each kind.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ class Action:
     roles: frozenset[Role]
     approvals: tuple[ApprovalStage, ...] = ()
     inputs: tuple[Input, ...] = ()
+    requires_signed: tuple[str, ...] = ()
 
     @property
     def needs_approval(self) -> bool:
@@ -141,6 +146,12 @@ def _label(raw: dict[str, Any], where: str) -> Label:
         raise WorkflowError(f"{where}: needs zh and en names") from exc
 
 
+def _document_kinds(raw: Any, action: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(kind, str) for kind in raw):
+        raise WorkflowError(f"action {action}: requires_signed must be a list of document kinds")
+    return tuple(raw)
+
+
 def _parse(raw: dict[str, Any]) -> Workflow:
     states = {
         name: State(
@@ -175,6 +186,7 @@ def _parse(raw: dict[str, Any]) -> Workflow:
                 for s in spec.get("approvals", ())
             ),
             inputs=inputs,
+            requires_signed=_document_kinds(spec.get("requires_signed", []), name),
         )
     workflow = Workflow(
         case_type=CaseType(raw["case_type"]),
@@ -205,6 +217,7 @@ def _check(workflow: Workflow) -> None:
                 raise WorkflowError(f"action {action.name}: unknown input type {spec.type!r}")
             if spec.type == "choice" and not spec.choices:
                 raise WorkflowError(f"action {action.name}: choice input without choices")
+        _check_required_documents(workflow.case_type, action)
     seen, todo = {workflow.initial}, [workflow.initial]
     while todo:
         for action in workflow.actions_from(todo.pop()):
@@ -213,6 +226,25 @@ def _check(workflow: Workflow) -> None:
                 todo.append(action.target)
     if not any(states[s].terminal for s in seen):
         raise WorkflowError(f"no terminal state can be reached from {workflow.initial!r}")
+
+
+def _check_required_documents(case_type: CaseType, action: Action) -> None:
+    if not action.requires_signed:
+        return
+    # Imported here: shared.templates builds on this module (its Label).
+    from shared.templates import load_catalogue
+
+    where = f"action {action.name}: requires_signed"
+    if not action.needs_approval:
+        raise WorkflowError(f"{where} needs approvals (checked when a stage is approved)")
+    if len(set(action.requires_signed)) != len(action.requires_signed):
+        raise WorkflowError(f"{where} names a kind twice")
+    kinds = load_catalogue().kinds
+    for name in action.requires_signed:
+        if name not in kinds:
+            raise WorkflowError(f"{where}: unknown document kind {name!r}")
+        if case_type not in kinds[name].case_types:
+            raise WorkflowError(f"{where}: kind {name!r} is not a document of {case_type} cases")
 
 
 @cache

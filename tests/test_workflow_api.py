@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from support_workflow import sign_notification_record
 
 from shared.workflow import workflow_for
 
@@ -138,10 +139,12 @@ def snapshot(api: Api, case_id: str, user: OrgUser) -> tuple[str, int]:
     return api.etag(case_id, user), len(events(api, case_id, user))
 
 
-def notified_case(api: Api, officer: OrgUser) -> str:
+def notified_case(api: Api, world: Org, officer: OrgUser) -> str:
+    """An administrative case in ``notified``, its notification record signed."""
     case_id = api.case(officer, "administrative")["id"]
     step_ok(api, case_id, officer, "start_investigation")
     step_ok(api, case_id, officer, "notify", NOTIFY)
+    sign_notification_record(api, world, officer, case_id)
     return case_id
 
 
@@ -198,6 +201,8 @@ def test_actions_depend_on_role_and_state(api: Api, world: Org) -> None:
                 "label": {"zh": "理由", "en": "Reason"},
             },
         ],
+        "requires_signed": [],
+        "missing_signed": [],
     }
     assert actions(api, case_id, world.user("a1.officer2")) == actions(api, case_id, officer)
     # Readers without the officer role may see the case but request nothing.
@@ -235,7 +240,7 @@ def test_actions_of_an_unseen_case_or_without_a_reader_role(api: Api, world: Org
 
 def test_no_actions_while_a_step_is_pending(api: Api, world: Org) -> None:
     officer, legal = world.user("a1.officer"), world.user("a1.legal")
-    case_id = notified_case(api, officer)
+    case_id = notified_case(api, world, officer)
     step_ok(api, case_id, officer, "submit_decision", DECISION, status=202)
     assert actions(api, case_id, officer) == []
     assert actions(api, case_id, world.user("a1.officer2")) == []
@@ -298,7 +303,7 @@ def test_a_step_without_approval_is_applied_at_once(api: Api, world: Org) -> Non
 
 def test_a_step_needing_approval_waits(api: Api, world: Org) -> None:
     officer = world.user("a1.officer")
-    case_id = notified_case(api, officer)
+    case_id = notified_case(api, world, officer)
     response = transition(
         api, case_id, officer, {"action": "submit_decision", "payload": DECISION, "comment": "请审"}
     )
@@ -413,7 +418,7 @@ def test_action_not_allowed_in_this_state(api: Api, world: Org) -> None:
 
 def test_one_pending_step_per_case(api: Api, world: Org) -> None:
     officer = world.user("a1.officer")
-    case_id = notified_case(api, officer)
+    case_id = notified_case(api, world, officer)
     step_ok(api, case_id, officer, "submit_decision", DECISION, status=202)
     before = snapshot(api, case_id, officer)
     for action, payload in (
@@ -472,7 +477,7 @@ def test_bad_payloads(api: Api, world: Org, payload: dict[str, Any], errors: set
 
 def test_bad_payloads_of_other_input_types(api: Api, world: Org) -> None:
     officer = world.user("a1.officer")
-    case_id = notified_case(api, officer)
+    case_id = notified_case(api, world, officer)
     cases_ = [
         ("submit_decision", {**DECISION, "penalty": "caning"}, "penalty"),
         ("submit_decision", {"penalty": "fine"}, "penalty_detail"),
@@ -601,15 +606,15 @@ SUBTREE = {"city": {"city", "a", "b", "a1", "a2", "b1"}, "a": {"a", "a1", "a2"},
 """The units each upper unit of the test organisation sees (a station sees itself)."""
 
 
-def pending_legal_review(api: Api, officer: OrgUser) -> tuple[str, str]:
-    case_id = notified_case(api, officer)
+def pending_legal_review(api: Api, world: Org, officer: OrgUser) -> tuple[str, str]:
+    case_id = notified_case(api, world, officer)
     body = step_ok(api, case_id, officer, "submit_decision", DECISION, status=202)
     return case_id, body["request"]["id"]
 
 
 def test_pending_approvals_are_scoped_to_units_and_roles(api: Api, world: Org) -> None:
     cases = {
-        station: pending_legal_review(api, world.user(f"{station}.officer"))[0]
+        station: pending_legal_review(api, world, world.user(f"{station}.officer"))[0]
         for station in ("a1", "a2", "b1")
     }
     expected = {
@@ -681,7 +686,7 @@ def test_approval_listing_is_for_legal_officers_and_leaders(api: Api, world: Org
 
 def test_reading_one_approval(api: Api, world: Org) -> None:
     officer = world.user("a1.officer")
-    case_id, request_id = pending_legal_review(api, officer)
+    case_id, request_id = pending_legal_review(api, world, officer)
     approval = api.pending_approval(case_id, world.user("a1.legal"))
     path = f"/api/v1/approvals/{approval['id']}"
     for name in ("a1.legal", "a.legal", "city.legal", "a1.leader", "a.leader"):
@@ -706,7 +711,7 @@ def test_reading_one_approval(api: Api, world: Org) -> None:
 
 def test_approve_and_then_apply(api: Api, world: Org) -> None:
     officer, legal, leader = (world.user(f"a1.{n}") for n in ("officer", "legal", "leader"))
-    case_id, request_id = pending_legal_review(api, officer)
+    case_id, request_id = pending_legal_review(api, world, officer)
     first = api.pending_approval(case_id, legal)
     response = api.decide(first["id"], legal, "approve", "事实清楚")
     assert response.status_code == 200, response.get_json()
@@ -757,7 +762,7 @@ def test_approve_and_then_apply(api: Api, world: Org) -> None:
 
 def test_return_sends_the_case_back_with_the_comment(api: Api, world: Org) -> None:
     officer, legal, leader = (world.user(f"a1.{n}") for n in ("officer", "legal", "leader"))
-    case_id, request_id = pending_legal_review(api, officer)
+    case_id, request_id = pending_legal_review(api, world, officer)
     approval = api.pending_approval(case_id, legal)
     before = snapshot(api, case_id, officer)
     for comment in (None, "", "   "):
@@ -809,7 +814,7 @@ def test_return_sends_the_case_back_with_the_comment(api: Api, world: Org) -> No
 
 def test_decisions_by_the_wrong_role(api: Api, world: Org) -> None:
     officer = world.user("a1.officer")
-    case_id, _ = pending_legal_review(api, officer)
+    case_id, _ = pending_legal_review(api, world, officer)
     approval = api.pending_approval(case_id, world.user("a1.legal"))
     before = snapshot(api, case_id, officer)
     for name, status in (
@@ -833,7 +838,7 @@ def test_decisions_by_the_wrong_role(api: Api, world: Org) -> None:
 
 
 def test_no_one_decides_their_own_request(api: Api, world: Org, multi_role_user: OrgUser) -> None:
-    case_id = notified_case(api, world.user("a1.officer"))
+    case_id = notified_case(api, world, world.user("a1.officer"))
     step_ok(api, case_id, multi_role_user, "submit_decision", DECISION, status=202)
     approval = api.pending_approval(case_id, multi_role_user)
     before = snapshot(api, case_id, multi_role_user)
@@ -851,7 +856,7 @@ def test_no_one_decides_their_own_request(api: Api, world: Org, multi_role_user:
     assert approve(api, case_id, world.user("a1.leader"))["outcome"] == "applied"
 
     # The same person may decide on someone else's request, at any of its stages.
-    other = notified_case(api, world.user("a1.officer"))
+    other = notified_case(api, world, world.user("a1.officer"))
     step_ok(api, other, world.user("a1.officer"), "submit_decision", DECISION, status=202)
     approve(api, other, multi_role_user)
     assert approve(api, other, multi_role_user)["outcome"] == "applied"
@@ -860,7 +865,7 @@ def test_no_one_decides_their_own_request(api: Api, world: Org, multi_role_user:
 
 def test_each_approval_is_decided_once(api: Api, world: Org) -> None:
     officer, legal, leader = (world.user(f"a1.{n}") for n in ("officer", "legal", "leader"))
-    case_id, _ = pending_legal_review(api, officer)
+    case_id, _ = pending_legal_review(api, world, officer)
     first = api.pending_approval(case_id, legal)
     approve(api, case_id, legal)
     before = snapshot(api, case_id, officer)
@@ -895,7 +900,7 @@ def test_each_approval_is_decided_once(api: Api, world: Org) -> None:
 )
 def test_the_decision_body_is_validated(api: Api, world: Org, body: dict[str, Any]) -> None:
     officer, legal = world.user("a1.officer"), world.user("a1.legal")
-    case_id, _ = pending_legal_review(api, officer)
+    case_id, _ = pending_legal_review(api, world, officer)
     approval = api.pending_approval(case_id, legal)
     before = snapshot(api, case_id, officer)
     response = api.post(f"/api/v1/approvals/{approval['id']}/decision", legal, json=body)
@@ -905,7 +910,7 @@ def test_the_decision_body_is_validated(api: Api, world: Org, body: dict[str, An
 
 def test_district_and_city_legal_officers_decide_for_stations(api: Api, world: Org) -> None:
     officer = world.user("a2.officer")
-    case_id, _ = pending_legal_review(api, officer)
+    case_id, _ = pending_legal_review(api, world, officer)
     approve(api, case_id, world.user("a.legal"))
     assert approve(api, case_id, world.user("a.leader"))["outcome"] == "applied"
     assert get_case(api, case_id, officer)["status"] == "decided"
@@ -914,7 +919,7 @@ def test_district_and_city_legal_officers_decide_for_stations(api: Api, world: O
     ]
     assert decided_by == [str(world.user("a.legal").id), str(world.user("a.leader").id)]
 
-    case_id, _ = pending_legal_review(api, world.user("b1.officer"))
+    case_id, _ = pending_legal_review(api, world, world.user("b1.officer"))
     approve(api, case_id, world.user("city.legal"))
     approve(api, case_id, world.user("b1.leader"))
     assert get_case(api, case_id, world.user("b1.officer"))["status"] == "decided"
@@ -959,6 +964,7 @@ def test_administrative_walk_through(api: Api, world: Org) -> None:
         body = step_ok(api, case_id, user, action, payload)
         seen.append(body["case"]["status"])
     assert get_case(api, case_id, officer)["due_at"] == case["due_at"]
+    sign_notification_record(api, world, officer, case_id)
 
     body = step_ok(api, case_id, officer, "submit_decision", DECISION, "请审批", status=202)
     seen.append(body["case"]["status"])
@@ -987,6 +993,10 @@ def test_administrative_walk_through(api: Api, world: Org) -> None:
         ("transition", "accept", "reported", "accepted", o),
         ("transition", "start_investigation", "accepted", "investigating", o),
         ("transition", "notify", "investigating", "notified", o2),
+        ("person_added", None, None, None, o),
+        ("document_created", None, None, None, o),
+        ("document_finalized", None, None, None, o),
+        ("document_signed", None, None, None, o),
         ("step_requested", "submit_decision", "notified", "legal_review", o),
         ("step_approved", "submit_decision", None, None, lg),
         ("step_approved", "submit_decision", None, None, ld),
@@ -994,8 +1004,8 @@ def test_administrative_walk_through(api: Api, world: Org) -> None:
         ("transition", "execute", "decided", "executed", o),
         ("transition", "close", "executed", "closed", o),
     ]
-    assert history[3]["comment"] == history[6]["comment"] == "请审批"
-    assert history[7]["payload"] == SERVED
+    assert history[7]["comment"] == history[10]["comment"] == "请审批"
+    assert history[11]["payload"] == SERVED
     assert_final(api, case_id, officer)
 
 

@@ -114,6 +114,7 @@ def test_loaded_workflow_matches_the_toml_file(case_type: str) -> None:
             )
             for i in spec.get("inputs", [])
         ]
+        assert action.requires_signed == tuple(spec.get("requires_signed", []))
 
 
 def test_helpers_on_the_loaded_workflows() -> None:
@@ -511,6 +512,7 @@ def expected_from_toml(raw: dict[str, Any]) -> dict[str, Any]:
                     }
                     for i in spec.get("inputs", [])
                 ],
+                "requires_signed": spec.get("requires_signed", []),
             }
             for name, spec in raw["actions"].items()
         ],

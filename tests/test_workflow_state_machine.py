@@ -10,7 +10,10 @@ people, stale and missing ETags, and checks after every step that
   edge of the workflow, and a transition whose action needs approvals follows
   exactly those approvals (stage order, roles, not by the requester);
 - refused requests change nothing; decided approvals cannot be decided again;
-- terminal states are final.
+- terminal states are final;
+- a step that requires signed documents is never approved, at any stage,
+  before the case holds them signed (drafts and records signed by only some
+  of their signers do not count); it may be requested and returned before.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ from hypothesis.stateful import (
     precondition,
     rule,
     run_state_machine_as_test,
+)
+from support_documents import (
+    Device,
+    display_name,
+    enroll,
+    finalized,
+    new_document,
+    sign_required,
 )
 
 from shared.enums import Role
@@ -65,6 +76,8 @@ WRONG = {
     "datetime": ["2026-03-02T08:00:00", "2026-03-02", "tomorrow"],
     "choice": ["caning", ""],
 }
+RECORD = "notification_record"
+"""The one kind a step requires signed (``submit_decision``); the machine makes such records."""
 
 
 @dataclass(repr=False)
@@ -96,6 +109,7 @@ class CaseModel:
     events: list[dict[str, Any]] = field(default_factory=list)
     pending: Pending | None = None
     old_etags: list[str] = field(default_factory=list)
+    signed: set[str] = field(default_factory=set)  # kinds of the case's signed documents
 
     def __repr__(self) -> str:
         kind = self.workflow.case_type
@@ -121,6 +135,9 @@ class CaseModel:
                 **({"payload": fields["payload"]} if "payload" in fields else {}),
             }
         )
+
+    def unsigned(self, action: Action) -> list[str]:
+        return [kind for kind in action.requires_signed if kind not in self.signed]
 
     def new_etag(self, etag: str) -> None:
         assert etag != self.etag, "a change must give the case a new ETag"
@@ -153,10 +170,13 @@ def replay(
     )
     state, pending = workflow.initial, None
     stage, approvers = 0, []
+    signed: set[str] = set()
     for event in events:
         assert not workflow.is_terminal(state), f"event after terminal state {state}: {event}"
         kind = event["type"]
-        if kind == "person_added":
+        if kind == "document_signed":
+            signed.add(event["payload"]["kind"])
+        if kind in ("person_added", "document_created", "document_finalized", "document_signed"):
             continue
         action = workflow.actions[event["action"]]
         if kind == "transition" and event["request_id"] is None:
@@ -183,6 +203,7 @@ def replay(
             assert event["payload"]["role"] == spec.role, event
             assert spec.role in roles[event["actor_id"]], event
             assert event["actor_id"] != pending["actor_id"], "decided by the requester"
+            assert set(action.requires_signed) <= signed, "approved before documents signed"
             approvers.append(event["actor_id"])
             stage += 1
             if stage < len(action.approvals):
@@ -210,10 +231,11 @@ def replay(
 
 
 class WorkflowMachine(RuleBasedStateMachine):
-    def __init__(self, api: Api, users: dict[str, OrgUser]) -> None:
+    def __init__(self, api: Api, users: dict[str, OrgUser], device: Device) -> None:
         super().__init__()
         self.api = api
         self.users = users
+        self.device = device  # a1.officer's, to sign documents
         self.roles = {str(u.id): u.roles for u in users.values()}
         self.models: dict[str, CaseModel] = {}
         self.decided: list[tuple[str, str, str, Role, OrgUser]] = []
@@ -411,6 +433,48 @@ class WorkflowMachine(RuleBasedStateMachine):
         else:
             self.accepted_step(model, user, action, payload, comment, response)
 
+    def awaiting_record(self) -> list[CaseModel]:
+        """Cases where a step offered now, or pending, still needs a signed record."""
+        return [
+            m
+            for m in self.models.values()
+            if not m.terminal
+            and any(
+                RECORD in m.unsigned(a)
+                for a in ([m.pending.action] if m.pending else m.workflow.actions_from(m.state))
+            )
+        ]
+
+    @precondition(lambda self: self.awaiting_record())
+    @rule(data=st.data())
+    def make_notification_record(self, data: Any) -> None:
+        """A notification record about the case's suspect: left a draft, finalised,
+        signed by the officers only, or signed by everyone it needs."""
+        candidates = self.awaiting_record()
+        model = data.draw(st.sampled_from(candidates), label="case")
+        self.touched.add(model.id)
+        # Signed mostly once a step waits for it, so that approvals meet unsigned records too.
+        signed = ["signed"] * (3 if model.pending else 1)
+        level = data.draw(
+            st.sampled_from([*signed, "draft", "finalized", "officers"]), label="record"
+        )
+        officer, second = self.user("a1.officer"), self.user("a1.officer2")
+        document, etag = new_document(self.api, officer, model.id, RECORD, model.persons[0])
+        model.record("document_created", officer)
+        if level != "draft":
+            document = finalized(self.api, officer, document, etag)
+            model.record("document_finalized", officer)
+        if level == "officers":
+            for role, user in (("officer", officer), ("second_officer", second)):
+                response = self.device.sign(document, role, display_name(user), user=user)
+                assert response.status_code == 201, response.get_json()
+        if level == "signed":
+            for response in sign_required(self.device, document, (officer, second), "嫌疑人"):
+                assert response.status_code == 201, response.get_json()
+            model.record("document_signed", officer)
+            model.signed.add(RECORD)
+        model.new_etag(self.api.etag(model.id, officer))
+
     def spoil(self, data: Any, action: Action, payload: dict[str, Any]) -> dict[str, Any]:
         ways = ["extra"]
         if any(i.required for i in action.inputs):
@@ -514,6 +578,9 @@ class WorkflowMachine(RuleBasedStateMachine):
         elif decision == "return" and not (comment and comment.strip()):
             body = problem(response, 422)
             assert body["errors"] == {"json": {"comment": ["Required when returning."]}}
+        elif decision == "approve" and model.unsigned(pending.action):
+            body = problem(response, 409, "documents-unsigned")
+            assert body["missing_signed"] == model.unsigned(pending.action)
         else:
             self.decided_step(model, approval_id, decider, decision, comment, response)
 
@@ -638,11 +705,16 @@ class WorkflowMachine(RuleBasedStateMachine):
 
         if with_actions:
             response = self.api.get(f"/api/v1/cases/{model.id}/actions", officer)
-            names = sorted(a["name"] for a in response.get_json())
+            offered = {a["name"]: a for a in response.get_json()}
             if model.terminal or model.pending:
-                assert names == []
+                assert offered == {}
             else:
-                assert names == sorted(a.name for a in model.workflow.actions_from(model.state))
+                expected = model.workflow.actions_from(model.state)
+                assert sorted(offered) == sorted(a.name for a in expected)
+                for action in expected:
+                    shown = offered[action.name]
+                    assert shown["requires_signed"] == list(action.requires_signed)
+                    assert shown["missing_signed"] == model.unsigned(action)
 
     def teardown(self) -> None:
         """Cases no rule touched lately are unchanged too."""
@@ -653,8 +725,9 @@ class WorkflowMachine(RuleBasedStateMachine):
 def test_workflow_state_machine(client: FlaskClient, world: Org, multi_role_user: OrgUser) -> None:
     api = Api(client, {})
     users = {**world.users, "dual": multi_role_user}
+    device = enroll(api, world.user("a1.officer"))
     run_state_machine_as_test(
-        lambda: WorkflowMachine(api, users),
+        lambda: WorkflowMachine(api, users, device),
         settings=settings(
             max_examples=25,
             stateful_step_count=30,

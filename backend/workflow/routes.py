@@ -14,17 +14,17 @@ from backend.cases import service as cases
 from backend.workflow import service
 from backend.workflow.models import Approval
 from backend.workflow.schemas import (
-    ActionSpecSchema,
     ApprovalDetailSchema,
     ApprovalPageSchema,
     ApprovalQuerySchema,
+    CaseActionSchema,
     DecisionSchema,
     StepOutcomeSchema,
     TransitionSchema,
     WorkflowSchema,
 )
 from shared.enums import CASE_READER_ROLES, Role
-from shared.workflow import Action, Workflow, load_workflows
+from shared.workflow import Workflow, load_workflows
 
 blp = Blueprint("workflow", __name__, url_prefix="/api/v1", description="Workflows and approvals")
 
@@ -47,10 +47,10 @@ def list_workflows() -> list[Workflow]:
 
 @blp.route("/cases/<uuid:case_id>/actions")
 @roles_required(*sorted(CASE_READER_ROLES))
-@blp.response(200, ActionSpecSchema(many=True))
+@blp.response(200, CaseActionSchema(many=True))
 @blp.alt_response(404, response="NOT_FOUND")
-def list_actions(case_id: uuid.UUID) -> list[Action]:
-    """What you may request on this case now."""
+def list_actions(case_id: uuid.UUID) -> list[service.CaseAction]:
+    """What you may request on this case now, with the required documents still unsigned."""
     user = current_user()
     return service.available_actions(user, cases.get_case(user, case_id))
 

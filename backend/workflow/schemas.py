@@ -41,9 +41,26 @@ class ActionSpecSchema(Schema):
     roles = ma.fields.Method("dump_roles")
     approvals = ma.fields.List(ma.fields.Nested(ApprovalStageSchema))
     inputs = ma.fields.List(ma.fields.Nested(InputSpecSchema))
+    requires_signed = ma.fields.List(
+        ma.fields.String(),
+        metadata={
+            "description": "Document kinds the case must hold signed before any approval "
+            "stage of the step can be approved"
+        },
+    )
 
     def dump_roles(self, obj: object) -> list[str]:
         return sorted(obj.roles)  # type: ignore[attr-defined]
+
+
+class CaseActionSchema(ActionSpecSchema):
+    missing_signed = ma.fields.List(
+        ma.fields.String(),
+        metadata={
+            "description": "Of requires_signed, the kinds with no signed document in this case "
+            "yet: the step may be requested, but not approved before they are signed"
+        },
+    )
 
 
 class StateSpecSchema(Schema):

@@ -5,12 +5,18 @@ A step whose action needs no approval is applied at once. Otherwise a
 the last approval applies the transition, a return sends the case back to the
 handler. Every request, decision and state change is a case event written in
 the same transaction.
+
+An action that requires signed documents (``requires_signed``) may be
+requested at any time, so that the officer can prepare the decision while the
+party still has to sign; each of its stages is refused approval (409
+``documents-unsigned``) until the case holds a signed document of every kind
+named. Returning the step stays possible.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +24,7 @@ import sqlalchemy as sa
 from backend.cases import service as cases
 from backend.cases.models import Case, CasePerson
 from backend.common import utcnow
+from backend.documents import service as documents
 from backend.errors import (
     Conflict,
     Forbidden,
@@ -32,6 +39,7 @@ from backend.org.service import visible_unit_ids
 from backend.pagination import keyset_page
 from backend.workflow.models import Approval, StepRequest
 from shared.enums import ApprovalStatus, Decision, RequestStatus
+from shared.templates import load_catalogue
 from shared.workflow import Action, Workflow, workflow_for
 
 
@@ -42,6 +50,13 @@ class StepOutcome:
     request: StepRequest | None
 
 
+@dataclass(frozen=True)
+class CaseAction(Action):
+    """An action as offered on one case: with the required documents it still lacks."""
+
+    missing_signed: tuple[str, ...] = ()
+
+
 def check_if_match(case: Case, if_match: str | None) -> None:
     """Optimistic concurrency (checklist W3): 428 without If-Match, 412 when stale."""
     if not if_match:
@@ -50,11 +65,38 @@ def check_if_match(case: Case, if_match: str | None) -> None:
         raise PreconditionFailed("The case has changed since you read it.", current_etag=case.etag)
 
 
-def available_actions(user: User, case: Case) -> list[Action]:
+def available_actions(user: User, case: Case) -> list[CaseAction]:
     workflow = workflow_for(case.case_type)
     if case.pending_request_id or workflow.is_terminal(case.status):
         return []
-    return [a for a in workflow.actions_from(case.status) if user.has_role(*a.roles)]
+    offered = [a for a in workflow.actions_from(case.status) if user.has_role(*a.roles)]
+    signed = documents.signed_kinds(case.id) if any(a.requires_signed for a in offered) else set()
+    return [
+        CaseAction(
+            **{f.name: getattr(action, f.name) for f in fields(Action)},
+            missing_signed=_unsigned(action, signed),
+        )
+        for action in offered
+    ]
+
+
+def _unsigned(action: Action, signed: set[str]) -> tuple[str, ...]:
+    return tuple(kind for kind in action.requires_signed if kind not in signed)
+
+
+def _ensure_signed(case: Case, action: Action) -> None:
+    """409 while the case lacks a signed document of a kind the action requires."""
+    if not action.requires_signed:
+        return
+    missing = _unsigned(action, documents.signed_kinds(case.id))
+    if missing:
+        kinds = load_catalogue().kinds
+        names = ", ".join(f"{kinds[k].label.en} ({kinds[k].label.zh})" for k in missing)
+        raise Conflict(
+            f"The step cannot be approved before these documents of the case are signed: {names}.",
+            slug="documents-unsigned",
+            missing_signed=list(missing),
+        )
 
 
 def _check_person_inputs(case: Case, action: Action, payload: dict[str, Any]) -> None:
@@ -211,6 +253,12 @@ def decide(user: User, approval: Approval, decision: Decision, comment: str | No
             "A returned step needs a comment for the handler.",
             errors={"json": {"comment": ["Required when returning."]}},
         )
+    case = db.session.get_one(Case, approval.case_id)
+    workflow = workflow_for(case.case_type)
+    action = workflow.actions[request.action]
+    # A decided approval is reported as such by the update below, whatever its documents.
+    if decision == Decision.APPROVE and approval.status == ApprovalStatus.PENDING:
+        _ensure_signed(case, action)
     now = utcnow()
     won = db.session.execute(
         sa.update(Approval)
@@ -228,9 +276,6 @@ def decide(user: User, approval: Approval, decision: Decision, comment: str | No
     if not won:
         raise Conflict("This approval has already been decided.", slug="approval-decided")
     db.session.refresh(approval)
-    case = db.session.get_one(Case, approval.case_id)
-    workflow = workflow_for(case.case_type)
-    action = workflow.actions[request.action]
     event_payload = {
         "stage": approval.stage,
         "role": str(approval.role),

@@ -1,0 +1,1 @@
+"""Document kinds and templates (TOML): ``kinds.toml`` and one template file per case type."""
