@@ -1,17 +1,33 @@
-"""The demo city: one city bureau, two districts, four stations, every role, ~20 cases."""
+"""The demo city: one city bureau, two districts, four stations, every role, ~20 cases.
+
+Administrative cases past the notification carry their notification record
+(行政处罚告知笔录), signed by two officers and the party on the officer's phone:
+a decision cannot be approved without it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import random
+import struct
+import zlib
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from backend.cases import service as cases
+from backend.cases.models import Case, CasePerson
 from backend.common import utcnow
+from backend.devices import service as devices
+from backend.documents import service as documents
 from backend.org import service as org
 from backend.org.models import Unit, User
 from backend.workflow import service as workflow
-from shared.enums import CaseType, Decision, PersonRole, Role, UnitTier
+from shared import signing
+from shared.enums import CaseType, Decision, PersonRole, Role, SignerRole, UnitTier
+from shared.templates import SIGNATURE_PURPOSE, format_time, signature_fields
 
 DEMO_PASSWORD = "fieldcase-demo"
 
@@ -85,6 +101,19 @@ CATEGORIES = [
 
 
 STREETS = ["人民路", "解放路", "滨江路", "中山路"]
+SIGNATURE_STROKES = [
+    [[6, 30, 0], [18, 8, 120], [30, 30, 240], [42, 10, 360]],
+    [[50, 22, 700], [70, 18, 820], [92, 24, 940]],
+]
+NOTIFICATION = {
+    "header": {"place": "派出所询问室"},
+    "sections": {
+        "facts": "当事人在公共场所殴打他人。",
+        "basis": "《中华人民共和国治安管理处罚法》第四十三条第一款。",
+        "proposed_penalty": "罚款五百元。",
+        "statement": "我不陈述、申辩，不要求听证。",
+    },
+}
 
 
 def _id_number(rng: random.Random, region: str) -> str:
@@ -187,7 +216,7 @@ def _demo_case(
     case, _ = cases.accept_incident(
         officer, incident, case_type=case_type, title=f"{category}案 {index + 1}", case_id=None
     )
-    cases.add_person(
+    suspect, _ = cases.add_person(
         officer,
         case,
         {
@@ -203,6 +232,8 @@ def _demo_case(
         outcome = workflow.request_step(
             officer, case, action_name=action, comment=None, payload=dict(payload)
         )
+        if action == NOTIFY[0]:
+            _signed_notification_record(staff, case, suspect)
         request = outcome.request
         for decision in decisions:
             approval = workflow.pending_approval(request)
@@ -213,3 +244,93 @@ def _demo_case(
                 Decision(decision),
                 "同意" if decision == "approve" else "证据不足，请补充询问笔录。",
             )
+
+
+def _device_key(user: User) -> Ed25519PrivateKey:
+    """The key of the user's demo phone, derived from the user name: seeding is repeatable."""
+    seed = hashlib.sha256(f"fieldcase-demo-phone:{user.username}".encode()).digest()
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def _signature_png(strokes: list[list[list[int]]], width: int = 100, height: int = 40) -> bytes:
+    """The pen strokes drawn as a greyscale PNG: dark lines on white."""
+    rows = [bytearray(b"\xff" * width) for _ in range(height)]
+    for stroke in strokes:
+        for (x0, y0, _), (x1, y1, _) in pairwise(stroke):
+            steps = max(abs(x1 - x0), abs(y1 - y0), 1)
+            for i in range(steps + 1):
+                rows[y0 + (y1 - y0) * i // steps][x0 + (x1 - x0) * i // steps] = 0
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"".join(b"\x00" + bytes(row) for row in rows))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def _signed_notification_record(staff: dict[str, User], case: Case, suspect: CasePerson) -> None:
+    """The case's notification record about the suspect, filled in, finalised and signed by
+    the two officers and the suspect on the officer's phone."""
+    officer, second = staff["officer"], staff["officer2"]
+    key = _device_key(officer)
+    device, _ = devices.enroll(
+        officer, f"demo-phone-{officer.username}", "执法手机", signing.public_key_text(key)
+    )
+    document, _ = documents.create_document(
+        officer,
+        case,
+        {
+            "id": None,
+            "kind": "notification_record",
+            "person_id": suspect.id,
+            "title": None,
+            "person_is_minor": None,
+            "needs_interpreter": False,
+        },
+    )
+    header = {**NOTIFICATION["header"], "notified_at": format_time(utcnow())}
+    documents.edit_document(officer, case, document, {**NOTIFICATION, "header": header})
+    documents.finalize_document(officer, case, document)
+    image = _signature_png(SIGNATURE_STROKES)
+    for role, name, user in (
+        (SignerRole.OFFICER, officer.display_name, officer),
+        (SignerRole.SECOND_OFFICER, second.display_name, second),
+        (SignerRole.PARTY, suspect.name, None),
+    ):
+        signed_at = utcnow()
+        fields = signature_fields(
+            document_id=str(document.id),
+            content_sha256=document.content_sha256,
+            signer_role=role,
+            signer_name=name,
+            signer_user_id=str(user.id) if user else None,
+            signer_id_number=None,
+            signed_at=signed_at,
+            image_png=image,
+            fingerprint=None,
+            strokes=SIGNATURE_STROKES,
+            device_id=device.device_id,
+        )
+        documents.add_signature(
+            officer,
+            case,
+            document,
+            {
+                "id": None,
+                "signer_role": role,
+                "signer_name": name,
+                "signer_user_id": user.id if user else None,
+                "signer_id_number": None,
+                "strokes": SIGNATURE_STROKES,
+                "image_png": signing.b64encode(image),
+                "fingerprint_png": None,
+                "signed_at": signed_at,
+                "content_sha256": document.content_sha256,
+                "device_id": device.device_id,
+                "device_signature": signing.sign(key, SIGNATURE_PURPOSE, fields),
+            },
+        )

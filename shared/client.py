@@ -256,8 +256,15 @@ ActionSpec = TypedDict(
         "roles": list[str],
         "approvals": list[ApprovalStageSpec],
         "inputs": list[InputSpec],
+        "requires_signed": list[str],
     },
 )
+
+
+class CaseActionSpec(ActionSpec):
+    """An action offered on a case; ``missing_signed``: the required kinds not yet signed."""
+
+    missing_signed: list[str]
 
 
 class StateSpec(TypedDict):
@@ -844,7 +851,7 @@ class FieldcaseClient:
     def list_workflows(self) -> list[WorkflowSpec]:
         return self._request("GET", "/workflows").json()
 
-    def list_actions(self, case_id: UUIDLike) -> list[ActionSpec]:
+    def list_actions(self, case_id: UUIDLike) -> list[CaseActionSpec]:
         """The steps you may request on the case now."""
         return self._request("GET", f"/cases/{_id(case_id)}/actions").json()
 

@@ -108,7 +108,11 @@ class LiveServer:
                 stderr=log,
                 start_new_session=True,  # its own process group: kill() reaches the workers
             )
-        self._wait_until_ready()
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.kill()
+            raise
         return self
 
     def _wait_until_ready(self) -> None:
@@ -116,7 +120,6 @@ class LiveServer:
         while not self._ready():
             assert self.process is not None
             if self.process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
                 raise RuntimeError("gunicorn did not become ready:\n" + self.log())
             time.sleep(0.1)
 

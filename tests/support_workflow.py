@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from support_documents import signed_notification_record
-
 from conftest import Api, Org, OrgUser
+from support_documents import signed_notification_record
 
 
 def colleague(world: Org, officer: OrgUser) -> OrgUser:

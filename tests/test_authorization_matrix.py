@@ -42,6 +42,7 @@ from backend.extensions import db
 from backend.lifecycle import API_PREFIX
 from shared import signing
 
+import support_documents as documents
 from conftest import PASSWORD, Api, Org, OrgUser, build_org
 
 PROBLEM_JSON = "application/problem+json"
@@ -70,6 +71,8 @@ PATH_PARAMS = {
     "unit_id": "unit_id",
     "user_id": "user_id",
     "device_pk": "device_pk",
+    "document_id": "document_id",
+    "signature_id": "signature_id",
 }
 """Path parameter name -> the ``Site`` attribute that fills it."""
 
@@ -193,11 +196,63 @@ class Site:
     def device_pk(self) -> str:
         return self.device["id"]
 
+    @cached_property
+    def signing_device(self) -> documents.Device:
+        return documents.enroll(self.api, self.staff("officer"))
+
+    def _document(self, kind: str = "inquiry_record") -> tuple[dict[str, Any], str]:
+        return documents.new_document(
+            self.api, self.staff("officer"), self.case_id, kind, self.person_id
+        )
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """A finalised transcript about the suspect, signed by the officer with a fingerprint."""
+        officer = self.staff("officer")
+        document = documents.finalized(self.api, officer, *self._document())
+        response = self.signing_device.sign(
+            document,
+            "officer",
+            documents.display_name(officer),
+            user=officer,
+            fingerprint=documents.png_bytes(shade=90),
+        )
+        assert response.status_code == 201, response.get_json()
+        return {**document, "signature_id": response.get_json()["id"]}
+
+    @property
+    def document_id(self) -> str:
+        return self.document["id"]
+
+    @property
+    def signature_id(self) -> str:
+        return self.document["signature_id"]
+
+    @cached_property
+    def draft(self) -> tuple[dict[str, Any], str]:
+        """A draft transcript and its ETag."""
+        return self._document()
+
+    @cached_property
+    def complete_draft(self) -> tuple[dict[str, Any], str]:
+        """A draft filled in enough to be finalised, and its ETag."""
+        document, etag = self._document()
+        response = documents.patch(
+            self.api, self.staff("officer"), document["id"], etag, documents.completion(document)
+        )
+        assert response.status_code == 200, response.get_json()
+        return document, response.headers["ETag"]
+
+    @cached_property
+    def unsigned_document(self) -> dict[str, Any]:
+        """A finalised transcript nobody has signed yet."""
+        return documents.finalized(self.api, self.staff("officer"), *self._document())
+
     def etag(self) -> str:
         return self.api.etag(self.case_id, self.staff("officer"))
 
     def build_all(self) -> Site:
-        for name in ("case", "person_id", "incident_id", "approval", "device"):
+        for name in ("case", "person_id", "incident_id", "approval", "device", "document"):
             getattr(self, name)
         return self
 
@@ -212,7 +267,9 @@ class Access:
     ``scope`` says how an object of a foreign unit gets into the request:
     ``object`` (path parameters), ``reference`` (an id in the body), ``list``
     (it must not be listed), ``caller`` (the operation concerns only the
-    caller: nothing foreign to name) or ``public`` (no token).
+    caller: nothing foreign to name) or ``public`` (no token). ``own_path``
+    names the caller's own object where an operation needs one in a particular
+    state (a draft to edit, a finalised document to sign).
     """
 
     scope: str
@@ -226,6 +283,7 @@ class Access:
     listed: tuple[tuple[str, Callable[[Site], set[str]]], ...] = ()
     fresh_session: bool = False
     public: bool = False
+    own_path: Callable[[Site], dict[str, str]] | None = None
 
     def foreign(self, site: Site) -> dict[str, Any] | None:
         make = self.foreign_body or self.body
@@ -387,6 +445,41 @@ ACCESS: dict[str, Access] = {
     "devices.revoke": Access(
         "object", ADMIN, positive="a1.admin", body=lambda s: {"reason": "设备遗失"}
     ),
+    # Documents and signatures
+    "documents.list_templates": Access("caller", ALL),
+    "documents.create_document": Access(
+        "object",
+        OFFICER,
+        status=201,
+        body=lambda s: {"kind": "inquiry_record", "person_id": s.person_id},
+    ),
+    "documents.list_documents": Access("object", READERS),
+    "documents.get_document": Access("object", READERS),
+    "documents.edit_document": Access(
+        "object",
+        OFFICER,
+        body=lambda s: {"header": {"place": "询问室"}},
+        headers=lambda s: {"If-Match": s.draft[1]},
+        own_path=lambda s: {"document_id": s.draft[0]["id"]},
+    ),
+    "documents.finalize_document": Access(
+        "object",
+        OFFICER,
+        headers=lambda s: {"If-Match": s.complete_draft[1]},
+        own_path=lambda s: {"document_id": s.complete_draft[0]["id"]},
+    ),
+    "documents.add_signature": Access(
+        "object",
+        OFFICER,
+        status=201,
+        body=lambda s: s.signing_device.body(s.unsigned_document, "witness", "路人甲"),
+        own_path=lambda s: {"document_id": s.unsigned_document["id"]},
+    ),
+    "documents.list_signatures": Access("object", READERS),
+    "documents.get_signature_image": Access("object", READERS),
+    "documents.get_signature_fingerprint": Access("object", READERS),
+    "documents.get_pdf": Access("object", READERS),
+    "documents.verify_document": Access("object", READERS),
 }
 
 
@@ -469,6 +562,8 @@ def send(
     if access.public:
         user = None
     kwargs: dict[str, Any] = {} if body is None else {"json": body}
+    if path is None and not foreign and access.own_path is not None:
+        path = access.own_path(site)
     url = path_for(app, op, site, path)
     return api.request(op.method, url, user, headers=all_headers, **kwargs)
 
@@ -528,6 +623,10 @@ def org_state(app: Flask, org: Org) -> dict[str, list[Any]]:
             "step_requests": tables["step_requests"].c.case_id.in_(cases),
             "approvals": tables["approvals"].c.case_id.in_(cases),
             "devices": tables["devices"].c.unit_id.in_(units),
+            "documents": tables["documents"].c.case_id.in_(cases),
+            "document_signatures": tables["document_signatures"].c.document_id.in_(
+                sa.select(tables["documents"].c.id).where(tables["documents"].c.case_id.in_(cases))
+            ),
         }
         state = {}
         for name, where in scopes.items():

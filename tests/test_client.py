@@ -35,7 +35,8 @@ from shared.client import (
 )
 from shared.enums import CaseType, Decision, PersonRole, Role, UnitTier
 
-from conftest import PASSWORD, Org, OrgUser, make_app
+from conftest import PASSWORD, Api, Org, OrgUser, make_app
+from support_workflow import sign_notification_record
 
 WHEN = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 PROBLEM = "urn:fieldcase:problem:"
@@ -220,7 +221,7 @@ def test_expired_access_token_is_refreshed_once(
 # The case workflow
 
 
-def test_administrative_case_from_report_to_closure(connect: Connect, world: Org) -> None:
+def test_administrative_case_from_report_to_closure(connect: Connect, world: Org, api: Api) -> None:
     recorder = Recorder()
     officer = connect(world.user("a1.officer"), session=recorder.session)
     legal = connect(world.user("a1.legal"))
@@ -257,9 +258,16 @@ def test_administrative_case_from_report_to_closure(connect: Connect, world: Org
     assert shown["id_number"] == "110101199202023456"
     assert {p["role"] for p in officer.list_persons(case["id"])} == {"reporter", "suspect"}
 
+    # The decision needs the party's signed notification record (告知笔录); the
+    # client has no document methods, so it is made through the test client.
+    sign_notification_record(api, world, world.user("a1.officer"), case["id"])
+
     facts = {"facts": "殴打他人", "reasons_and_basis": "治安管理处罚法", "hearing_requested": False}
     notified = officer.request_step(case["id"], "notify", facts)  # reads the ETag itself
     assert notified["case"]["status"] == "notified"
+    offered = {a["name"]: a for a in officer.list_actions(case["id"])}
+    assert offered["submit_decision"]["requires_signed"] == ["notification_record"]
+    assert offered["submit_decision"]["missing_signed"] == []
 
     submitted = officer.request_step(
         case["id"],
@@ -541,6 +549,7 @@ def test_workflows_are_described(connect: Connect, world: Org) -> None:
     assert submit["from"] == ["notified"]
     assert submit["to"] == "decided"
     assert [s["role"] for s in submit["approvals"]] == ["legal_officer", "leader"]
+    assert submit["requires_signed"] == ["notification_record"]
 
 
 # Organisation

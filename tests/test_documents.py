@@ -11,6 +11,13 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
+
+from backend.documents import pdf
+from backend.documents.models import Document
+from backend.documents.service import signed_kinds
+from backend.extensions import db
+from shared.templates import RIGHTS_NOTICE_ID, content_sha256, is_minor, load_catalogue
+
 from support_documents import (
     MINOR_ID_NUMBER,
     add_person,
@@ -23,12 +30,6 @@ from support_documents import (
     patch,
     signed_notification_record,
 )
-
-from backend.documents import pdf
-from backend.documents.models import Document
-from backend.documents.service import signed_kinds
-from backend.extensions import db
-from shared.templates import RIGHTS_NOTICE_ID, content_sha256, is_minor, load_catalogue
 
 PROBLEM = "application/problem+json"
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from backend.documents.models import DocumentSignature
+from backend.extensions import db
+from shared import signing
+
 from support_documents import (
     add_person,
     b64,
@@ -19,10 +23,6 @@ from support_documents import (
     png_bytes,
     sign_required,
 )
-
-from backend.documents.models import DocumentSignature
-from backend.extensions import db
-from shared import signing
 
 PROBLEM = "application/problem+json"
 

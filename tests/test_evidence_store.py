@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from boto3.s3.transfer import TransferConfig
-from support_evidence import S3Server, s3_fixture, s3_server_fixture  # noqa: F401
 
 from backend.evidence.store import (
     CHUNK,
@@ -20,6 +19,8 @@ from backend.evidence.store import (
     StoreError,
     get_store,
 )
+
+from support_evidence import S3Server, s3_fixture, s3_server_fixture  # noqa: F401
 
 MIB = 1024 * 1024
 

@@ -19,6 +19,12 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
+
+from backend.evidence.models import AlertKind, EvidenceAlert
+from backend.extensions import db
+from backend.jobs import service as jobs
+
+from conftest import Api, Org, build_org, make_app
 from support_evidence import (
     PROBLEM,
     EvidenceMaker,
@@ -29,12 +35,6 @@ from support_evidence import (
     s3_fixture,  # noqa: F401
     s3_server_fixture,  # noqa: F401
 )
-
-from backend.evidence.models import AlertKind, EvidenceAlert
-from backend.extensions import db
-from backend.jobs import service as jobs
-
-from conftest import Api, Org, build_org, make_app
 
 
 @dataclass

@@ -32,6 +32,7 @@ from schemathesis import APIOperation, BaseSchema, Case, CheckContext, Response
 from schemathesis.core.failures import Failure
 
 from conftest import PASSWORD, Api, Org, build_org
+from support_workflow import sign_notification_record
 
 PROBLEM = "application/problem+json"
 PROBLEM_TYPE = "urn:fieldcase:problem:"
@@ -126,7 +127,8 @@ class Contract:
 
 def seed(app: Flask, org: Org) -> Contract:
     """Real objects in station A1: an incident, a case with a person, a pending
-    approval and a user; district A, where units can be created."""
+    approval (its case's notification record signed, so that it can be approved)
+    and a user; district A, where units can be created."""
     api = Api(app.test_client())
     officer = org.user("a1.officer")
     case_id = api.case(officer)["id"]
@@ -144,6 +146,7 @@ def seed(app: Flask, org: Org) -> Contract:
     ):
         response = api.step(waiting, officer, action, payload)
         assert response.status_code == status, response.get_json()
+    sign_notification_record(api, org, officer, waiting)
     station = str(org.unit("a1").id)
     user = api.post(
         "/api/v1/users",

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from support_workflow import sign_notification_record
 
 from shared.workflow import workflow_for
 
 from conftest import Api, Org, OrgUser
+from support_workflow import sign_notification_record
 
 PROBLEM = "application/problem+json"
 NOTIFY = {

@@ -17,6 +17,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+
+import shared.workflows
+from backend.documents.models import Document
+from backend.extensions import db
+from shared.enums import DocumentStatus
+from shared.workflow import WorkflowError, _parse, workflow_for
+
+from conftest import Api, Org, OrgUser
 from support_documents import (
     add_person,
     display_name,
@@ -26,14 +34,6 @@ from support_documents import (
     sign_required,
 )
 from support_workflow import sign_notification_record
-
-import shared.workflows
-from backend.documents.models import Document
-from backend.extensions import db
-from shared.enums import DocumentStatus
-from shared.workflow import WorkflowError, _parse, workflow_for
-
-from conftest import Api, Org, OrgUser
 
 PROBLEM = "application/problem+json"
 NOTIFY = {

@@ -33,6 +33,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+
+from shared.enums import Role
+from shared.workflow import Action, Input, Workflow, workflow_for
+
+from conftest import Api, Org, OrgUser
 from support_documents import (
     Device,
     display_name,
@@ -41,11 +46,6 @@ from support_documents import (
     new_document,
     sign_required,
 )
-
-from shared.enums import Role
-from shared.workflow import Action, Input, Workflow, workflow_for
-
-from conftest import Api, Org, OrgUser
 
 MAX_OPEN_CASES = 2
 MAX_CASES = 5

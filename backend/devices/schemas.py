@@ -30,7 +30,7 @@ class EnrollSchema(Schema):
     name = Text(required=True, validate=validate.Length(1, 120))
     public_key = ma.fields.String(
         required=True,
-        validate=validate.Length(1, 64),
+        validate=validate.Regexp(r"^[A-Za-z0-9+/]{43}=$"),
         metadata={"description": "Raw Ed25519 public key, base64 (32 bytes)"},
     )
 

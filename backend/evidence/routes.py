@@ -10,13 +10,11 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Response, g, request
-from werkzeug.http import parse_range_header
 
 from backend.api import Blueprint
 from backend.audit import service as audit
 from backend.auth.access import current_user, roles_required
 from backend.cases import service as cases
-from backend.errors import Problem
 from backend.evidence import service
 from backend.evidence.models import CustodyEvent, DisposalRequest, Evidence, EvidenceAlert
 from backend.evidence.schemas import (
@@ -143,11 +141,12 @@ def get_content(query: dict[str, Any], evidence_id: uuid.UUID) -> Response:
     user = current_user()
     evidence = service.get_evidence(user, evidence_id)
     audit.target("evidence", evidence.id, reason=query["purpose"])
-    span = None if _client_copy_is_current(evidence) else _requested_span(evidence)
-    content = service.read_content(
+    download = service.open_content(
         user,
         evidence,
-        span=span[:2] if span else None,
+        range_header=request.headers.get("Range"),
+        if_range=request.headers.get("If-Range"),
+        if_none_match=request.headers.get("If-None-Match"),
         view=query["disposition"] == "inline",
         purpose=query["purpose"],
         device_id=g.get("device_id"),
@@ -159,49 +158,20 @@ def get_content(query: dict[str, Any], evidence_id: uuid.UUID) -> Response:
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox; default-src 'none'",
     }
-    if span is None or content is None:
+    if download.stream is None:
         return Response(status=304, headers=headers)
-    start, length, partial = span
     headers["Content-Disposition"] = content_disposition(query["disposition"], evidence.filename)
-    headers["Content-Length"] = str(length)
-    if partial:
-        headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{evidence.size}"
+    headers["Content-Length"] = str(download.length)
+    if download.status == 206:
+        end = download.start + download.length - 1
+        headers["Content-Range"] = f"bytes {download.start}-{end}/{evidence.size}"
     return Response(
-        content,
-        status=206 if partial else 200,
+        download.stream,
+        status=download.status,
         headers=headers,
         mimetype=evidence.content_type,
         direct_passthrough=True,
     )
-
-
-def _client_copy_is_current(evidence: Evidence) -> bool:
-    return request.if_none_match.contains_weak(evidence.sha256)
-
-
-def _requested_span(evidence: Evidence) -> tuple[int, int, bool]:
-    """(start, length, partial) of the one range asked for; the whole file when
-    there is none, it is malformed, asks for several ranges or ``If-Range``
-    names another version. A range outside the file is refused (416)."""
-    size = evidence.size
-    whole = (0, size, False)
-    header = request.headers.get("Range")
-    if header is None:
-        return whole
-    if "If-Range" in request.headers and request.if_range.etag != evidence.sha256:
-        return whole
-    parsed = parse_range_header(header)
-    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
-        return whole
-    bounds = parsed.range_for_length(size)
-    if bounds is None:
-        raise Problem(
-            f"The range is outside the file of {size} bytes.",
-            status=416,
-            slug="range-not-satisfiable",
-            headers={"Content-Range": f"bytes */{size}"},
-        )
-    return bounds[0], bounds[1] - bounds[0], True
 
 
 def content_disposition(disposition: str, filename: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import filetype
 import sqlalchemy as sa
 from flask import current_app, g
+from werkzeug.http import parse_etags, parse_if_range_header, parse_range_header
 
 from backend.cases import service as cases
 from backend.cases.models import Case
@@ -169,6 +170,8 @@ def finalise(user: User, case_id: uuid.UUID, data: dict[str, Any]) -> tuple[Evid
             "The uploaded file no longer matches its hash; nothing was kept.",
             slug="hash-mismatch",
         ) from exc
+    except FileNotFoundError as exc:  # the upload expired and was purged meanwhile
+        raise NotFound("No such upload.") from exc
     case = cases.get_case(user, case_id, for_update=True)
     resent = _resent(user, case, data["id"], digest)
     if resent is not None:  # a concurrent resend recorded it while the file was copied
@@ -319,32 +322,73 @@ def list_evidence(case: Case) -> list[Evidence]:
     )
 
 
-def read_content(
+@dataclass(frozen=True)
+class Download:
+    """What a content request is answered with: 200 (whole file), 206 (one
+    range) or 304 (the client's copy is current, no bytes)."""
+
+    status: int
+    start: int
+    length: int
+    stream: ByteRange | None
+
+
+def requested_span(
+    size: int, sha256: str, range_header: str | None, if_range: str | None
+) -> tuple[int, int, bool]:
+    """(start, length, partial) of the one byte range asked for (RFC 9110).
+
+    The whole file when there is no range, it is malformed, it asks for
+    several ranges or ``If-Range`` names another version; 416 for a range
+    outside the file.
+    """
+    whole = (0, size, False)
+    if range_header is None:
+        return whole
+    if if_range is not None and parse_if_range_header(if_range).etag != sha256:
+        return whole
+    parsed = parse_range_header(range_header)
+    if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
+        return whole
+    bounds = parsed.range_for_length(size)
+    if bounds is None:
+        raise Problem(
+            f"The range is outside the file of {size} bytes.",
+            status=416,
+            slug="range-not-satisfiable",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return bounds[0], bounds[1] - bounds[0], True
+
+
+def open_content(
     user: User,
     evidence: Evidence,
     *,
-    span: tuple[int, int] | None,
+    range_header: str | None,
+    if_range: str | None,
+    if_none_match: str | None,
     view: bool,
     purpose: str,
     device_id: str | None,
-) -> ByteRange | None:
-    """Open ``span`` (start, length) of the item's file, or nothing when the
-    client's copy is current (``None``), and record the view or download in
-    the chain of custody either way.
+) -> Download:
+    """Open what the request asks for of the item's file and record the view
+    or download in the chain of custody, whatever is sent (even nothing, 304).
 
     Disposed evidence is no longer handed out (410), though its original stays stored.
     """
     if evidence.status == EvidenceStatus.DISPOSED:
         raise Problem("The evidence has been disposed of.", status=410, slug="evidence-disposed")
-    content = None
-    if span is None:
-        served = "none: the client's copy is current"
+    if parse_etags(if_none_match).contains_weak(evidence.sha256):
+        download, served = Download(304, 0, 0, None), "none: the client's copy is current"
     else:
-        start, length = span
+        start, length, partial = requested_span(
+            evidence.size, evidence.sha256, range_header, if_range
+        )
         whole = start == 0 and length == evidence.size
         served = "all" if whole else f"{start}-{start + length - 1}/{evidence.size}"
         try:
-            content = get_store().open_range(evidence.sha256, start, length)
+            stream = get_store().open_range(evidence.sha256, start, length)
         except MissingContent as exc:
             log.error("evidence %s: stored file %s is missing", evidence.id, evidence.sha256)
             raise Problem(
@@ -352,6 +396,7 @@ def read_content(
                 status=500,
                 slug="evidence-file-missing",
             ) from exc
+        download = Download(206 if partial else 200, start, length, stream)
     record_custody(
         evidence,
         CustodyEventType.VIEWED if view else CustodyEventType.DOWNLOADED,
@@ -360,7 +405,7 @@ def read_content(
         purpose=purpose,
         details={"bytes": served, "sha256": evidence.sha256},
     )
-    return content
+    return download
 
 
 # Chain of custody

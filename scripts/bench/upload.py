@@ -53,6 +53,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import uuid
@@ -747,7 +748,15 @@ def render(ctx: dict[str, Any], rounds: list[dict[str, Result]], s: Summary) -> 
         f"{s.fieldcase_growth_max:.1f}) | {s.node_growth:.1f} | ≤ {MEMORY_TARGET_MIB:.0f} "
         f"(Fieldcase) | **{met(s.memory_met)}** |",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(_wrap(line) for line in lines) + "\n"
+
+
+def _wrap(line: str, width: int = 80) -> str:
+    """Prose lines wrapped like the rest of docs/performance.md; tables and code as they are."""
+    if line.startswith(("|", "```", "$")) or len(line) <= width:
+        return line
+    indent = "  " if line.startswith("- ") else ""
+    return textwrap.fill(line, width, subsequent_indent=indent, break_on_hyphens=False)
 
 
 def write_docs(body: str) -> None:
@@ -919,7 +928,7 @@ def run(
             "database": database_version(args.database, args.server_url),
         }
         write_docs(render(ctx, rounds, summary))
-        log(f"wrote {DOCS.relative_to(ROOT)}")
+        log(f"wrote {DOCS}")
     return 0
 
 
