@@ -90,6 +90,8 @@ def make_app(database_url: str, tmp_path: Any, **overrides: Any) -> Flask:
         "JWT_PRIVATE_KEY": overrides.pop("JWT_PRIVATE_KEY", None) or SIGNING_KEY,
         "RATE_LIMIT_LOGIN_PER_MINUTE": 100_000,
         "RATE_LIMIT_REFRESH_PER_MINUTE": 100_000,
+        "UPLOAD_DIR": str(Path(tmp_path) / "uploads"),
+        "EVIDENCE_DIR": str(Path(tmp_path) / "evidence"),
         **overrides,
     }
     return create_app(config)

@@ -103,7 +103,23 @@ def test_readme_walkthrough_takes_a_case_to_closure(demo_server):
         "applied: closed",
     ]
     assert "start_investigation" in lines
-    events = [line for line in lines if re.match(r"^\d+ ", line)]
-    assert len(events) == 9
+    # The decision is refused approval until the notification record is signed.
+    refusal = lines.index("409 urn:fieldcase:problem:documents-unsigned")
+    signed = lines.index("document: signed")
+    assert lines.index("pending: legal_review") < refusal < signed
+    assert lines[signed - 3 : signed] == [
+        "signed: officer",
+        "signed: second_officer",
+        "signed: party",
+    ]
+    assert signed < lines.index("pending: leader_approval")
+    events = [line for line in lines if re.match(r"^\d+ [a-z_]+ ", line)]
+    assert len(events) == 13
     assert events[0] == "1 transition accept reported -> accepted"
-    assert events[-1] == "9 transition close executed -> closed"
+    assert [e.split()[1] for e in events[4:8]] == [
+        "person_added",
+        "document_created",
+        "document_finalized",
+        "document_signed",
+    ]
+    assert events[-1] == "13 transition close executed -> closed"

@@ -40,8 +40,8 @@ def target(object_type: str, object_id: uuid.UUID | str, reason: str | None = No
 
 def _default_target() -> AuditTarget:
     for name, value in (request.view_args or {}).items():
-        if name.endswith("_id"):
-            return AuditTarget(name.removesuffix("_id"), str(value))
+        if name.endswith(("_id", "_pk")):
+            return AuditTarget(name[:-3], str(value))
     return AuditTarget()
 
 

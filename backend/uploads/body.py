@@ -14,6 +14,8 @@ from backend.errors import Problem
 
 BLOCK = 1024 * 1024
 
+ReadInto = Callable[[memoryview], int]
+
 
 class BodyCut(Exception):
     """The client stopped sending before the body was complete."""
@@ -25,12 +27,15 @@ class BodyTooLarge(Problem):
 
 @dataclass(frozen=True)
 class Body:
-    """``length`` is the declared Content-Length (None for a chunked body);
-    ``read(n)`` returns up to ``n`` bytes, b"" at the end, and raises
-    ``BodyCut`` or ``BodyTooLarge``."""
+    """``length`` is the declared Content-Length (None for a chunked body).
+
+    ``readinto(view)`` fills ``view`` as far as the body goes and returns the
+    number of bytes (fewer only at the end, 0 after it); it raises ``BodyCut``
+    when the connection fails and ``BodyTooLarge`` past the request's limit.
+    """
 
     length: int | None
-    read: Callable[[int], bytes]
+    readinto: ReadInto
 
 
 def request_body(limit: int) -> Body | None:
@@ -44,42 +49,85 @@ def request_body(limit: int) -> Body | None:
     if length is not None:
         if length > limit:
             raise BodyTooLarge(f"A chunk may have at most {limit} bytes.")
-        return Body(length, _guarded(_reader(request.environ["wsgi.input"]))) if length else None
+        if not length:
+            return None
+        stream = request.environ["wsgi.input"]
+        return Body(length, _filling(_gunicorn_readinto(stream) or _generic_readinto(stream)))
     if request.headers.get("Transfer-Encoding", "").lower() != "chunked":
         return None
     # Werkzeug limits a chunked body to max_content_length (set above).
-    return Body(None, _guarded(request.stream.read))
+    return Body(None, _filling(_generic_readinto(request.stream)))
 
 
-def _reader(stream: Any) -> Callable[[int], bytes]:
-    """The fastest way to read ``stream``.
+def _generic_readinto(stream: Any) -> ReadInto:
+    def readinto(view: memoryview) -> int:
+        data = stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
-    gunicorn's ``Body.read`` gathers a body 1 KiB at a time through BytesIO
-    copies, which costs more CPU than hashing it; the reader underneath returns
-    whole socket reads. When nothing is buffered in front of that reader, read
-    it directly (with socket reads of a block); otherwise, and under any other
-    server, use the WSGI ``read``.
+    return readinto
+
+
+def _gunicorn_readinto(stream: Any) -> ReadInto | None:
+    """Read gunicorn's socket directly into the caller's buffer.
+
+    gunicorn's ``Body.read`` gathers a body 1 KiB at a time through several
+    BytesIO copies, which costs several times more CPU than writing and
+    hashing the bytes. For a body of known length that nothing has read yet,
+    take the bytes gunicorn already received after the headers, then
+    ``recv_into`` the caller's buffer, keeping gunicorn's count of the bytes
+    left so that it finds the request complete afterwards. Any other server or
+    reader: None (use ``read``).
     """
-    reader = getattr(stream, "reader", None)
-    buffered = getattr(stream, "buf", None)
-    if not callable(getattr(reader, "read", None)) or not isinstance(buffered, io.BytesIO):
-        return stream.read
-    if buffered.getvalue():
-        return stream.read
-    unreader = getattr(reader, "unreader", None)
-    if isinstance(getattr(unreader, "mxchunk", None), int):
-        unreader.mxchunk = max(unreader.mxchunk, BLOCK)
-    return reader.read
+    try:
+        from gunicorn.http.body import Body as GunicornBody
+        from gunicorn.http.body import LengthReader
+        from gunicorn.http.unreader import SocketUnreader
+    except ImportError:
+        return None
+    if type(stream) is not GunicornBody or stream.buf.getvalue():
+        return None
+    reader = stream.reader
+    if type(reader) is not LengthReader or type(reader.unreader) is not SocketUnreader:
+        return None
+    unreader = reader.unreader
+
+    def readinto(view: memoryview) -> int:
+        size = min(len(view), reader.length)
+        if size <= 0:
+            return 0
+        pending = unreader.buf.getvalue()
+        if pending:
+            count = min(size, len(pending))
+            view[:count] = pending[:count]
+            unreader.buf = io.BytesIO()
+            unreader.buf.write(pending[count:])
+        else:
+            count = unreader.sock.recv_into(view[:size])
+        reader.length -= count
+        return count
+
+    return readinto
 
 
-def _guarded(read: Callable[[int], bytes]) -> Callable[[int], bytes]:
-    def guarded_read(size: int) -> bytes:
+def _filling(readinto: ReadInto) -> ReadInto:
+    """Fill the whole view unless the body ends; failures become BodyCut / BodyTooLarge."""
+
+    def fill(view: memoryview) -> int:
+        filled = 0
         try:
-            return read(size)
+            while filled < len(view):
+                count = readinto(view[filled:])
+                if not count:
+                    break
+                filled += count
         except RequestEntityTooLarge as exc:
             limit = request.max_content_length
             raise BodyTooLarge(f"A chunk may have at most {limit} bytes.") from exc
         except (OSError, ClientDisconnected) as exc:
-            raise BodyCut() from exc
+            if not filled:
+                raise BodyCut() from exc
+            # Hand over what arrived; the next read meets the failure again.
+        return filled
 
-    return guarded_read
+    return fill

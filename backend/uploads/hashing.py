@@ -31,7 +31,7 @@ def _load_libcrypto() -> Any:
     try:
         lib = ctypes.CDLL(name)
         lib.SHA256_Init.argtypes = [ctypes.c_void_p]
-        lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
         lib.SHA256_Final.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     except (OSError, AttributeError):
         return None
@@ -58,18 +58,16 @@ class ResumableSha256:
     def resumable(self) -> bool:
         return isinstance(self._ctx, ctypes.Array)
 
-    def update(self, data: bytes) -> None:
-        if self.resumable:
-            _LIB.SHA256_Update(self._ctx, data, len(data))
-        else:
+    def update(self, data: bytes | memoryview) -> None:
+        """Add ``data``: bytes, or a memoryview of a writable buffer (a bytearray)."""
+        size = len(data)
+        if not self.resumable:
             self._ctx.update(data)
-        self.byte_count += len(data)
-
-    def copy(self) -> ResumableSha256:
-        if self.resumable:
-            ctx = ctypes.create_string_buffer(self._ctx.raw, _CTX_SIZE)
-            return ResumableSha256(ctx, self.byte_count)
-        return ResumableSha256(self._ctx.copy(), self.byte_count)
+        elif isinstance(data, bytes):
+            _LIB.SHA256_Update(self._ctx, data, size)
+        elif size:
+            _LIB.SHA256_Update(self._ctx, (ctypes.c_char * size).from_buffer(data), size)
+        self.byte_count += size
 
     def hexdigest(self) -> str:
         if not self.resumable:

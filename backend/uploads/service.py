@@ -468,9 +468,10 @@ def _receive(
     declared = 0 if body is None else body.length
     limit = length - start if declared is None else declared
     received = 0
+    buffer = memoryview(bytearray(BLOCK))
     try:
         while body is not None and received < limit:
-            block = body.read(min(BLOCK, limit - received))
+            block = buffer[: body.readinto(buffer[: min(BLOCK, limit - received)])]
             if not block:
                 break
             handle.write(block)
@@ -480,7 +481,7 @@ def _receive(
             received += len(block)
         if declared is not None and received < declared:
             raise BodyCut()
-        if declared is None and body is not None and body.read(1):
+        if declared is None and body is not None and body.readinto(buffer[:1]):
             raise Problem(
                 "The chunk would go past Upload-Length.", status=413, slug="past-upload-length"
             )
