@@ -24,12 +24,13 @@ from flask import Flask
 from tusclient import client as tus_client
 
 from backend.audit.models import AuditEntry
+from backend.cases.models import Case
 from backend.common import utcnow
 from backend.errors import Conflict, NotFound
 from backend.extensions import db
 from backend.jobs import service as jobs
 from backend.org.models import User
-from backend.uploads import service
+from backend.uploads import hashing, service
 from backend.uploads.models import Upload
 
 from conftest import Api, Org, OrgUser
@@ -415,6 +416,20 @@ def test_a_case_of_another_unit_is_404(api: Api, world: Org) -> None:
     assert response.content_type == PROBLEM
 
 
+def test_a_closed_case_takes_no_uploads(api: Api, app: Flask, officer: OrgUser) -> None:
+    case_id = api.case(officer)["id"]
+    with app.app_context():
+        db.session.execute(
+            sa.update(Case)
+            .where(Case.id == uuid.UUID(case_id))
+            .values(status="closed", is_open=False)
+        )
+        db.session.commit()
+    response = create(api, officer, case_id, 10)
+    assert response.status_code == 409
+    assert response.get_json()["type"].endswith("case-closed")
+
+
 def test_an_unknown_case_is_404(api: Api, officer: OrgUser) -> None:
     assert create(api, officer, str(uuid.uuid4()), 10).status_code == 404
 
@@ -651,6 +666,16 @@ def test_a_lost_hash_state_is_recomputed_from_the_file(
         db.session.commit()
     assert patch(api, officer, location, 2_500_000, data[2_500_000:]).status_code == 204
     assert row(app, upload_id_of(location)).sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_without_an_exportable_hash_state_each_chunk_rehashes_the_file(
+    api: Api, app: Flask, officer: OrgUser, case_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hashing, "_LIB", None)  # libcrypto missing: hashlib only
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    upload_id = upload_file(api, officer, case_id, data, chunk=700_000)
+    upload = row(app, upload_id)
+    assert upload.sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_bytes_past_the_offset_from_a_dead_worker_are_dropped(
