@@ -86,7 +86,7 @@ def requested_decision(api: Api, officer: OrgUser) -> str:
 def refused_approval(api: Api, case_id: str, user: OrgUser) -> dict[str, Any]:
     """Approving the pending stage is refused for the unsigned notification record,
     and changes nothing: the approval stays pending, no case event is written."""
-    officer_view = snapshot(api, case_id, user)
+    before = snapshot(api, case_id, user)
     approval = api.pending_approval(case_id, user)
     response = api.decide(approval["id"], user, "approve", "同意")
     body = response.get_json(force=True)
@@ -95,7 +95,7 @@ def refused_approval(api: Api, case_id: str, user: OrgUser) -> dict[str, Any]:
     assert body["type"] == "urn:fieldcase:problem:documents-unsigned"
     assert body["missing_signed"] == ["notification_record"]
     assert "Notification record" in body["detail"] and "行政处罚告知笔录" in body["detail"]
-    assert snapshot(api, case_id, user) == officer_view
+    assert snapshot(api, case_id, user) == before
     stored = api.get(f"/api/v1/approvals/{approval['id']}", user).get_json()
     assert (stored["status"], stored["decided_by"], stored["decided_at"]) == ("pending", None, None)
     assert api.pending_approval(case_id, user)["id"] == approval["id"]
