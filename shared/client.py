@@ -19,21 +19,37 @@ The client keeps the access and refresh tokens. When a request fails because
 the access token has expired, it refreshes the pair once and repeats the
 request; ``on_tokens`` hears of every new pair (and of ``None`` when the
 sign-in ends), so the app can persist them and restore them with ``set_tokens``.
+
+Files travel with tus (``upload_file``, through ``tuspy``) in chunks, each
+sent with the access token current at that moment; an upload's URL is all it
+takes to resume it after a cut connection or a restart of the app. A device
+signs evidence and signatures with its enrolled Ed25519 key: the client builds
+the signed fields with the same functions as the server (``shared.evidence``,
+``shared.templates``). Documents, like cases, change only with their ETag in
+``If-Match``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from http import HTTPStatus
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NamedTuple, NotRequired, TypedDict, Unpack
+from typing import Any, Literal, NamedTuple, NoReturn, NotRequired, TypedDict, TypeVar, Unpack
+from urllib.parse import urlsplit
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tusclient import client as tus
+from tusclient.exceptions import TusCommunicationError
 
+from shared import signing
 from shared.enums import (
     ApprovalStatus,
     CaseType,
@@ -41,17 +57,31 @@ from shared.enums import (
     IncidentStatus,
     PersonRole,
     Role,
+    SignerRole,
     UnitTier,
 )
+from shared.evidence import EVIDENCE_PURPOSE, evidence_fields
+from shared.templates import SIGNATURE_PURPOSE, content_sha256, signature_fields
 
 API_PREFIX = "/api/v1"
 PROBLEM_TYPE_PREFIX = "urn:fieldcase:problem:"
 TOKEN_EXPIRED = PROBLEM_TYPE_PREFIX + "token-expired"
 DEFAULT_TIMEOUT = 30.0
 ACCEPT = "application/json, application/problem+json"
+ANY_CONTENT = {"Accept": "*/*"}
+TUS_HEADERS = {"Tus-Resumable": "1.0.0"}
+UPLOAD_CHUNK_SIZE = 8 * 1024 * 1024
+DOWNLOAD_BLOCK_SIZE = 1024 * 1024
 
 UUIDLike = uuid.UUID | str
 Timeout = float | tuple[float, float]
+EvidenceKind = Literal["photo", "audio", "video", "document", "other"]
+CustodyEventName = Literal["exported", "transferred", "stored", "returned"]
+Disposition = Literal["inline", "attachment"]
+Strokes = Sequence[Sequence[Sequence[int]]]
+"""Pen strokes: each a list of ``[x, y, t]`` points (pixels, and milliseconds since the start)."""
+
+T = TypeVar("T")
 
 
 # Resources
@@ -309,6 +339,260 @@ class UserChanges(TypedDict, total=False):
     active: bool
 
 
+class UploadStatus(NamedTuple):
+    """How far an upload has come: it resumes from ``offset``."""
+
+    offset: int
+    length: int
+
+
+class UploadProgress(NamedTuple):
+    """Where ``upload_file`` stands; keep ``url`` to resume the upload later."""
+
+    url: str
+    offset: int
+    length: int
+
+
+class Disposal(TypedDict):
+    id: str
+    evidence_id: str
+    reason: str
+    requested_by: str
+    requested_at: str
+    status: str
+    decided_by: str | None
+    decided_at: str | None
+    comment: str | None
+
+
+class Evidence(TypedDict):
+    """An item of evidence; ``content_type`` is detected from its bytes."""
+
+    id: str
+    case_id: str
+    kind: str
+    sha256: str
+    size: int
+    content_type: str
+    filename: str
+    upload_id: str
+    captured_at: str
+    place: str
+    latitude: str | None
+    longitude: str | None
+    description: str
+    device_id: str
+    signed_fields: dict[str, Any]
+    device_signature: str
+    status: str
+    disposed_at: str | None
+    created_by: str
+    created_at: str
+    disposals: list[Disposal]
+
+
+class EvidenceFile(NamedTuple):
+    """A file ``download_evidence`` wrote, its SHA-256 checked against the server's ETag."""
+
+    path: Path
+    size: int
+    sha256: str
+    content_type: str
+
+
+class CustodyEvent(TypedDict):
+    id: int
+    evidence_id: str
+    event: str
+    at: str
+    actor_id: str
+    actor_name: str
+    device_id: str | None
+    place: str | None
+    purpose: str | None
+    location: str | None
+    recipient: str | None
+    details: dict[str, Any]
+
+
+class EvidenceAlert(TypedDict):
+    id: str
+    evidence_id: str
+    case_id: str
+    sha256: str
+    kind: str
+    found_at: str
+    detail: str
+    resolved: bool
+    resolved_at: str | None
+
+
+class DocumentKindSpec(TypedDict):
+    id: str
+    label: Label
+    body: str
+    case_types: list[str]
+    person: bool
+    signatures: list[str]
+    optional: list[str]
+    guardian_if_minor: bool
+    interpreter_if_needed: bool
+    rights_notice: bool
+    signer_labels: dict[str, Label]
+
+
+class HeaderFieldSpec(TypedDict):
+    key: str
+    label: Label
+    source: str | None
+    required: bool
+
+
+class QuestionSpec(TypedDict):
+    id: str
+    topic: str
+    label: Label
+    prefill: bool
+
+
+class SectionSpec(TypedDict):
+    key: str
+    label: Label
+    text: str
+    locked: bool
+    required: bool
+
+
+class DocumentTemplateSpec(TypedDict):
+    id: str
+    case_type: str
+    kind: str
+    title: str
+    persons: list[str]
+    person_role_labels: dict[str, Label]
+    header: list[HeaderFieldSpec]
+    rights_notice: dict[str, str]
+    questions: list[QuestionSpec]
+    sections: list[SectionSpec]
+
+
+class DocumentCatalogue(TypedDict):
+    signer_roles: dict[str, Label]
+    topics: dict[str, Label]
+    sources: list[str]
+    kinds: list[DocumentKindSpec]
+    templates: list[DocumentTemplateSpec]
+
+
+class Signature(TypedDict):
+    id: str
+    document_id: str
+    role: str
+    signer_name: str
+    signer_user_id: str | None
+    signer_id_number: str | None
+    signed_at: str
+    received_at: str
+    content_sha256: str
+    image_sha256: str
+    fingerprint_sha256: str | None
+    fingerprint_type: str | None
+    strokes_sha256: str
+    device_id: str
+    device_signature: str
+    submitted_by: str
+
+
+class DocumentSummary(TypedDict):
+    id: str
+    case_id: str
+    kind: str
+    title: str
+    status: str
+    person_id: str | None
+    content_sha256: str | None
+    required_signatures: list[str]
+    missing_signatures: list[str]
+    created_by: str
+    created_at: str
+    updated_at: str
+    finalized_at: str | None
+    signed_at: str | None
+    version: int
+
+
+class Document(DocumentSummary):
+    """A document with its content (kind, title, header and body: ``qa``, ``sections``
+    or ``items``), which holds the person's real identity data."""
+
+    template: str
+    person_is_minor: bool
+    needs_interpreter: bool
+    content: dict[str, Any]
+    finalized_by: str | None
+    signatures: list[Signature]
+
+
+class DocumentWithEtag(NamedTuple):
+    """A document and its ETag, the value to send in ``If-Match`` when changing it."""
+
+    document: Document
+    etag: str
+
+
+class QAEntry(TypedDict):
+    """A question and its answer; ``id`` names a question of the bank, ``None`` an own one."""
+
+    question: str
+    answer: str
+    id: NotRequired[str | None]
+
+
+class DocumentItem(TypedDict):
+    name: str
+    quantity: str
+    features: NotRequired[str]
+    note: NotRequired[str]
+
+
+class DocumentChanges(TypedDict, total=False):
+    """Changes to a draft: ``header`` and ``sections`` change the keys they name,
+    ``qa`` and ``items`` replace the whole list."""
+
+    title: str
+    header: dict[str, str]
+    qa: list[QAEntry]
+    sections: dict[str, str]
+    items: list[DocumentItem]
+    person_is_minor: bool
+    needs_interpreter: bool
+
+
+class VerifiedSignature(TypedDict):
+    role: str
+    role_label: str
+    signer_name: str
+    signed_at: str
+    covers_content: bool
+    image_intact: bool
+
+
+class Verification(TypedDict):
+    """Whether the stored content still has its recorded hash and every signature covers it."""
+
+    document_id: str
+    kind: str
+    title: str
+    case_number: str
+    status: str
+    content_sha256: str | None
+    computed_sha256: str
+    matches: bool
+    valid: bool
+    signatures: list[VerifiedSignature]
+
+
 # Errors
 
 
@@ -383,28 +667,53 @@ class ServerError(ApiError):
     """5xx: the server failed; the request may be tried again later."""
 
 
+class GoneError(ApiError):
+    """410: gone for good: an upload that expired unfinished (start a new one), or
+    evidence that was disposed of."""
+
+
+class PayloadTooLarge(ApiError):
+    """413: past a limit on the size of a file, a chunk or a case's evidence."""
+
+
+class ChecksumMismatch(ApiError):
+    """460 (tus): a chunk arrived other than it was sent; nothing of it was kept."""
+
+
+class ContentMismatch(Exception):
+    """Downloaded bytes do not have the SHA-256 the server named for them; nothing was kept."""
+
+
 _ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
     401: AuthError,
     403: ForbiddenError,
     404: NotFoundError,
     409: ConflictError,
+    410: GoneError,
     412: PreconditionFailed,
+    413: PayloadTooLarge,
     422: ValidationError,
+    460: ChecksumMismatch,
 }
 
 
-def _problem_of(response: requests.Response) -> dict[str, Any]:
+def _problem(status: int, content: bytes | None, reason: str | None = None) -> dict[str, Any]:
+    """The problem details of an error answer's body, or a plain one for another body."""
     try:
-        body = response.json()
+        body = json.loads(content) if content else None
     except ValueError:
         body = None
     if isinstance(body, dict):
         return body
     try:
-        title = HTTPStatus(response.status_code).phrase
+        title = HTTPStatus(status).phrase
     except ValueError:
-        title = response.reason or ""
-    return {"type": "about:blank", "title": title, "status": response.status_code}
+        title = reason or ""
+    return {"type": "about:blank", "title": title, "status": status}
+
+
+def _problem_of(response: requests.Response) -> dict[str, Any]:
+    return _problem(response.status_code, response.content, response.reason)
 
 
 def _retry_after(value: str | None) -> int | None:
@@ -414,14 +723,34 @@ def _retry_after(value: str | None) -> int | None:
         return None
 
 
-def _error_from_response(response: requests.Response) -> ApiError:
-    """The ``ApiError`` subclass for an error response."""
-    status, problem = response.status_code, _problem_of(response)
+def _error(status: int, problem: dict[str, Any], retry_after: str | None = None) -> ApiError:
+    """The ``ApiError`` subclass for an error answer."""
     if status == 429:
-        return RateLimited(status, problem, _retry_after(response.headers.get("Retry-After")))
+        return RateLimited(status, problem, _retry_after(retry_after))
     if status >= 500:
         return ServerError(status, problem)
     return _ERRORS_BY_STATUS.get(status, ApiError)(status, problem)
+
+
+def _error_from_response(response: requests.Response) -> ApiError:
+    return _error(response.status_code, _problem_of(response), response.headers.get("Retry-After"))
+
+
+def _is_expired_tus(error: TusCommunicationError) -> bool:
+    return error.status_code == HTTPStatus.UNAUTHORIZED and (
+        _problem(error.status_code, error.response_content).get("type") == TOKEN_EXPIRED
+    )
+
+
+def _raise_tus_failure(error: TusCommunicationError) -> NoReturn:
+    """Raise what a failed tuspy request means: an ``ApiError`` for an error answer,
+    the ``requests`` exception of a network failure, else tuspy's own error."""
+    status = error.status_code
+    if status is not None and status >= 400:
+        raise _error(status, _problem(status, error.response_content)) from error
+    if status is None and isinstance(error.__context__, requests.RequestException):
+        raise error.__context__ from None
+    raise error
 
 
 # Encoding
@@ -584,12 +913,17 @@ class FieldcaseClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
+        stream: bool = False,
     ) -> requests.Response:
         """Send one API request; raise ``ApiError`` for an error answer.
 
-        A 401 for an expired access token refreshes the tokens and repeats the
-        request once.
+        ``path`` is below the API's prefix, or an absolute URL the API gave (an
+        upload's). A 401 for an expired access token refreshes the tokens and
+        repeats the request once. With ``stream`` the body is read as it is used.
         """
+        url = (
+            path if path.startswith(("http://", "https://")) else self.base_url + API_PREFIX + path
+        )
         fixed = {"Accept": ACCEPT, **(headers or {})}
         data = None if body is None else _encode(body)
         if data is not None:
@@ -603,24 +937,30 @@ class FieldcaseClient:
                 sent["Authorization"] = f"Bearer {token}"
             return self._session.request(
                 method,
-                self.base_url + API_PREFIX + path,
+                url,
                 params=_query(params or {}),
                 data=data,
                 headers=sent,
                 timeout=self.timeout,
+                stream=stream,
             )
 
         token = self._access_token
         response = send(token)
         if authenticated and _is_expired_token(response) and self._refresh_token:
-            with self._token_lock:
-                if self._access_token == token:
-                    self.refresh()
-                token = self._access_token
-            response = send(token)
+            response.close()
+            response = send(self._fresh_token(token))
         if response.status_code >= 400:
             raise _error_from_response(response)
         return response
+
+    def _fresh_token(self, expired: str | None) -> str | None:
+        """The access token to use instead of ``expired``: threads that find the same
+        token expired refresh the pair once between them."""
+        with self._token_lock:
+            if self._access_token == expired:
+                self.refresh()
+            return self._access_token
 
     def _post(
         self,
@@ -931,11 +1271,419 @@ class FieldcaseClient:
         path = f"/devices/{_id(device_pk)}/revoke"
         return self._post(path, {"reason": reason}, idempotency_key).json()
 
+    # Uploads (tus)
+
+    def _tus_headers(self, token: str | None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if self.device_id:
+            headers["X-Device-Id"] = self.device_id
+        return headers
+
+    def _tus(self, tus_client: tus.TusClient, send: Callable[[], T]) -> T:
+        """One request that tuspy sends, with the access token current now; a 401
+        for an expired token refreshes the tokens and sends it once more."""
+        token = self._access_token
+        tus_client.set_headers(self._tus_headers(token))
+        try:
+            return send()
+        except TusCommunicationError as error:
+            if not (_is_expired_tus(error) and self._refresh_token):
+                _raise_tus_failure(error)
+        tus_client.set_headers(self._tus_headers(self._fresh_token(token)))
+        try:
+            return send()
+        except TusCommunicationError as error:
+            _raise_tus_failure(error)
+
+    def upload_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        case_id: UUIDLike,
+        filename: str | None = None,
+        chunk_size: int = UPLOAD_CHUNK_SIZE,
+        url: str | None = None,
+        on_progress: Callable[[UploadProgress], None] | None = None,
+    ) -> str:
+        """Upload a file for the case with tus; the upload's URL (``upload_id_of`` has its id).
+
+        Without ``url`` a new upload is created; with the URL of an unfinished
+        upload of the same file it resumes from the offset the server holds.
+        ``on_progress`` hears first when the upload is created or found, before
+        any bytes go (an outbox keeps ``progress.url`` then, to resume after a
+        restart), then after each chunk. Each chunk carries its SHA-1
+        (``Upload-Checksum``): a damaged one raises ``ChecksumMismatch`` and is
+        not kept. An upload that expired unfinished raises ``GoneError``.
+        tuspy sends without a timeout.
+        """
+        source = Path(path)
+        metadata = {"case_id": _id(case_id), "filename": filename or source.name}
+        tus_client = tus.TusClient(self.base_url + API_PREFIX + "/uploads")
+        with source.open("rb") as stream:
+            length = os.fstat(stream.fileno()).st_size
+            uploader = tus_client.uploader(
+                file_stream=stream, chunk_size=chunk_size, metadata=metadata, upload_checksum=True
+            )
+            if url is None:
+                url = self._tus(tus_client, uploader.create_url)
+                uploader.set_url(url)
+            else:
+                status = self.upload_status(url)
+                if status.length != length:
+                    raise ValueError(
+                        f"The upload at {url} is {status.length} bytes long, the file {length}."
+                    )
+                uploader.set_url(url)
+                uploader.offset = status.offset
+            while True:
+                if on_progress is not None:
+                    on_progress(UploadProgress(url, uploader.offset, length))
+                if uploader.offset >= length:
+                    return url
+                self._tus(tus_client, uploader.upload_chunk)
+
+    def upload_status(self, url: str) -> UploadStatus:
+        """How many bytes of the upload at ``url`` the server holds, and of how many."""
+        response = self._request("HEAD", url, headers=TUS_HEADERS)
+        return UploadStatus(
+            int(response.headers["Upload-Offset"]), int(response.headers["Upload-Length"])
+        )
+
+    def terminate_upload(self, url: str) -> None:
+        """Abandon an unfinished upload; the server deletes it with its bytes."""
+        self._request("DELETE", url, headers=TUS_HEADERS)
+
+    # Evidence
+
+    def finalise_evidence(
+        self,
+        case_id: UUIDLike,
+        *,
+        upload_id: UUIDLike,
+        kind: EvidenceKind,
+        sha256: str,
+        captured_at: datetime | str,
+        place: str,
+        device_id: str,
+        private_key: Ed25519PrivateKey,
+        latitude: str | None = None,
+        longitude: str | None = None,
+        description: str | None = None,
+        evidence_id: UUIDLike | None = None,
+        idempotency_key: str | None = None,
+    ) -> Evidence:
+        """Make a finished upload evidence of the case, signed with the device's key.
+
+        ``sha256`` is the file's hash computed on the device at capture; the
+        server refuses the upload when its bytes hash otherwise (422, nothing
+        kept). Coordinates are decimal strings. With ``evidence_id`` a resend
+        returns the item already recorded.
+        """
+        if isinstance(captured_at, datetime):
+            captured_at = _aware(captured_at, "captured_at").isoformat()
+        body = _compact(
+            {
+                "id": _id(evidence_id) if evidence_id else None,
+                "upload_id": _id(upload_id),
+                "kind": kind,
+                "sha256": sha256,
+                "captured_at": captured_at,
+                "place": place,
+                "latitude": latitude,
+                "longitude": longitude,
+                "device_id": device_id,
+                "description": description,
+            }
+        )
+        fields = evidence_fields(case_id, body)
+        body["device_signature"] = signing.sign(private_key, EVIDENCE_PURPOSE, fields)
+        return self._post(f"/cases/{_id(case_id)}/evidence", body, idempotency_key).json()
+
+    def list_evidence(self, case_id: UUIDLike) -> list[Evidence]:
+        """The case's evidence, oldest first."""
+        return self._request("GET", f"/cases/{_id(case_id)}/evidence").json()
+
+    def get_evidence(self, evidence_id: UUIDLike) -> Evidence:
+        return self._request("GET", f"/evidence/{_id(evidence_id)}").json()
+
+    def evidence_content(
+        self,
+        evidence_id: UUIDLike,
+        *,
+        purpose: str,
+        disposition: Disposition = "attachment",
+        byte_range: tuple[int, int | None] | None = None,
+    ) -> bytes:
+        """The file's bytes, or with ``byte_range=(start, stop)`` those from ``start``
+        up to ``stop`` (excluded; ``None``: the end), like a slice.
+
+        Each request adds a link to the chain of custody with ``purpose``:
+        ``viewed`` for ``disposition="inline"``, else ``downloaded``.
+        """
+        headers = dict(ANY_CONTENT)
+        if byte_range is not None:
+            headers["Range"] = _range_header(*byte_range)
+        params = {"purpose": purpose, "disposition": disposition}
+        path = f"/evidence/{_id(evidence_id)}/content"
+        return self._request("GET", path, params=params, headers=headers).content
+
+    def download_evidence(
+        self,
+        evidence_id: UUIDLike,
+        destination: str | os.PathLike[str],
+        *,
+        purpose: str,
+        disposition: Disposition = "attachment",
+    ) -> EvidenceFile:
+        """Stream the whole file to ``destination`` (a file path), recorded in the chain
+        of custody as ``evidence_content`` is.
+
+        The bytes go to a temporary file next to it, which replaces
+        ``destination`` only when its SHA-256 is the one the server names
+        (``ETag``); otherwise ``ContentMismatch`` is raised and nothing is kept.
+        """
+        target = Path(destination)
+        part = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        params = {"purpose": purpose, "disposition": disposition}
+        path = f"/evidence/{_id(evidence_id)}/content"
+        digest, size = hashlib.sha256(), 0
+        with self._request("GET", path, params=params, headers=ANY_CONTENT, stream=True) as got:
+            expected = got.headers.get("ETag", "").strip('"')
+            try:
+                with part.open("xb") as out:
+                    for block in got.iter_content(DOWNLOAD_BLOCK_SIZE):
+                        out.write(block)
+                        digest.update(block)
+                        size += len(block)
+                if digest.hexdigest() != expected:
+                    raise ContentMismatch(
+                        f"The downloaded bytes hash to {digest.hexdigest()}, not {expected}."
+                    )
+                part.replace(target)
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
+        return EvidenceFile(target, size, expected, got.headers.get("Content-Type", ""))
+
+    def custody(self, evidence_id: UUIDLike) -> list[CustodyEvent]:
+        """The chain of custody, in the order its links were recorded."""
+        return self._request("GET", f"/evidence/{_id(evidence_id)}/custody").json()
+
+    def record_custody(
+        self,
+        evidence_id: UUIDLike,
+        *,
+        event: CustodyEventName,
+        place: str,
+        purpose: str,
+        location: str | None = None,
+        recipient: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> CustodyEvent:
+        """Record a hand-over: ``stored`` needs the physical ``location`` (e.g. a case-file
+        cabinet slot), ``transferred`` and ``returned`` the ``recipient``."""
+        body = {
+            "event": event,
+            "place": place,
+            "purpose": purpose,
+            "location": location,
+            "recipient": recipient,
+        }
+        path = f"/evidence/{_id(evidence_id)}/custody"
+        return self._post(path, _compact(body), idempotency_key).json()
+
+    def request_disposal(
+        self, evidence_id: UUIDLike, reason: str, *, idempotency_key: str | None = None
+    ) -> Disposal:
+        """Ask a leader of the unit to approve disposing of the item."""
+        path = f"/evidence/{_id(evidence_id)}/disposal"
+        return self._post(path, {"reason": reason}, idempotency_key).json()
+
+    def decide_disposal(
+        self,
+        evidence_id: UUIDLike,
+        decision: Decision | Literal["approve", "return"],
+        comment: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Disposal:
+        """Approve the pending disposal (leaders), or return it (with a comment)."""
+        body = {"decision": decision, "comment": comment}
+        path = f"/evidence/{_id(evidence_id)}/disposal/decision"
+        return self._post(path, body, idempotency_key).json()
+
+    def evidence_alerts(
+        self, *, resolved: bool = False, limit: int | None = None
+    ) -> list[EvidenceAlert]:
+        """Integrity alerts about your units' evidence, newest first (open ones by default)."""
+        params = {"resolved": resolved, "limit": limit}
+        return self._request("GET", "/evidence/alerts", params=params).json()
+
+    # Documents and signatures
+
+    def document_templates(self) -> DocumentCatalogue:
+        """Document kinds, their templates per case type and the question banks."""
+        return self._request("GET", "/document-templates").json()
+
+    def create_document(
+        self,
+        case_id: UUIDLike,
+        *,
+        kind: str,
+        person_id: UUIDLike | None = None,
+        title: str | None = None,
+        person_is_minor: bool | None = None,
+        needs_interpreter: bool | None = None,
+        document_id: UUIDLike | None = None,
+        idempotency_key: str | None = None,
+    ) -> DocumentWithEtag:
+        """Start a draft from the template of ``kind``, prefilled with case and person
+        data; with ``document_id`` a resend returns the draft already made."""
+        body = {
+            "id": document_id,
+            "kind": kind,
+            "person_id": person_id,
+            "title": title,
+            "person_is_minor": person_is_minor,
+            "needs_interpreter": needs_interpreter,
+        }
+        path = f"/cases/{_id(case_id)}/documents"
+        return _with_etag(self._post(path, _compact(body), idempotency_key))
+
+    def list_documents(self, case_id: UUIDLike) -> list[DocumentSummary]:
+        """The case's documents without their content, oldest first."""
+        return self._request("GET", f"/cases/{_id(case_id)}/documents").json()
+
+    def get_document(self, document_id: UUIDLike) -> DocumentWithEtag:
+        """A document with its content (each read is audited: it holds identity data)."""
+        return _with_etag(self._request("GET", f"/documents/{_id(document_id)}"))
+
+    def edit_document(
+        self, document_id: UUIDLike, etag: str, changes: DocumentChanges
+    ) -> DocumentWithEtag:
+        """Change the draft read with ``etag``; a stale one raises ``PreconditionFailed``."""
+        path = f"/documents/{_id(document_id)}"
+        return _with_etag(self._request("PATCH", path, body=changes, headers={"If-Match": etag}))
+
+    def finalize_document(
+        self, document_id: UUIDLike, etag: str, *, idempotency_key: str | None = None
+    ) -> DocumentWithEtag:
+        """Freeze the draft read with ``etag``; the result carries its ``content_sha256``."""
+        path = f"/documents/{_id(document_id)}/finalize"
+        return _with_etag(self._post(path, {}, idempotency_key, {"If-Match": etag}))
+
+    def sign_document(
+        self,
+        document: Document,
+        *,
+        signer_role: SignerRole | str,
+        signer_name: str,
+        strokes: Strokes,
+        image_png: bytes,
+        signed_at: datetime,
+        device_id: str,
+        private_key: Ed25519PrivateKey,
+        signer_user_id: UUIDLike | None = None,
+        signer_id_number: str | None = None,
+        fingerprint: bytes | None = None,
+        signature_id: UUIDLike | None = None,
+        idempotency_key: str | None = None,
+    ) -> Signature:
+        """Add a signature over ``document`` as the signer was shown it, signed with the
+        device's key.
+
+        The content hash signed is computed here from ``document["content"]``, so
+        a document whose content changed since it was read is refused
+        (``ConflictError``). Officers sign with their ``signer_user_id``;
+        ``fingerprint`` is a PNG or JPEG. With ``signature_id`` a resend returns
+        the signature already recorded.
+        """
+        shown = content_sha256(document["content"])
+        points = [[[int(value) for value in point] for point in stroke] for stroke in strokes]
+        user_id = _id(signer_user_id) if signer_user_id else None
+        fields = signature_fields(
+            document_id=_id(document["id"]),
+            content_sha256=shown,
+            signer_role=str(signer_role),
+            signer_name=signer_name,
+            signer_user_id=user_id,
+            signer_id_number=signer_id_number,
+            signed_at=_aware(signed_at, "signed_at"),
+            image_png=image_png,
+            fingerprint=fingerprint,
+            strokes=points,
+            device_id=device_id,
+        )
+        body = {
+            "id": _id(signature_id) if signature_id else None,
+            "signer_role": signer_role,
+            "signer_name": signer_name,
+            "signer_user_id": user_id,
+            "signer_id_number": signer_id_number,
+            "strokes": points,
+            "image_png": signing.b64encode(image_png),
+            "fingerprint_png": signing.b64encode(fingerprint) if fingerprint is not None else None,
+            "signed_at": signed_at,
+            "content_sha256": shown,
+            "device_id": device_id,
+            "device_signature": signing.sign(private_key, SIGNATURE_PURPOSE, fields),
+        }
+        path = f"/documents/{_id(document['id'])}/signatures"
+        return self._post(path, _compact(body), idempotency_key).json()
+
+    def list_signatures(self, document_id: UUIDLike) -> list[Signature]:
+        """The document's signatures, without their images."""
+        return self._request("GET", f"/documents/{_id(document_id)}/signatures").json()
+
+    def signature_image(self, document_id: UUIDLike, signature_id: UUIDLike) -> bytes:
+        """The signature as drawn (PNG)."""
+        path = f"/documents/{_id(document_id)}/signatures/{_id(signature_id)}/image"
+        return self._request("GET", path, headers=ANY_CONTENT).content
+
+    def signature_fingerprint(self, document_id: UUIDLike, signature_id: UUIDLike) -> bytes:
+        """The signature's fingerprint (PNG or JPEG); ``NotFoundError`` when it has none."""
+        path = f"/documents/{_id(document_id)}/signatures/{_id(signature_id)}/fingerprint"
+        return self._request("GET", path, headers=ANY_CONTENT).content
+
+    def document_pdf(self, document_id: UUIDLike) -> bytes:
+        """A finalised or signed document as PDF, for printing and archiving."""
+        path = f"/documents/{_id(document_id)}/pdf"
+        return self._request("GET", path, headers=ANY_CONTENT).content
+
+    def verify_document(self, document_id: UUIDLike) -> Verification:
+        """Whether the content still has its recorded hash and the signatures cover it."""
+        return self._request("GET", f"/documents/{_id(document_id)}/verify").json()
+
 
 def _is_expired_token(response: requests.Response) -> bool:
-    return response.status_code == HTTPStatus.UNAUTHORIZED and (
-        _problem_of(response).get("type") == TOKEN_EXPIRED
-    )
+    """A 401 for an expired access token. An answer to HEAD has no body to tell
+    why it was refused: any 401 may be one (a refresh tells)."""
+    if response.status_code != HTTPStatus.UNAUTHORIZED:
+        return False
+    if response.request.method == "HEAD":
+        return True
+    return _problem_of(response).get("type") == TOKEN_EXPIRED
+
+
+def upload_id_of(url: str) -> str:
+    """The id of the upload at ``url``, as ``upload_file`` returns it, for ``finalise_evidence``."""
+    return _id(urlsplit(url).path.rstrip("/").rpartition("/")[2])
+
+
+def _range_header(start: int, stop: int | None) -> str:
+    if start < 0 or (stop is not None and stop <= start):
+        raise ValueError("A byte range needs 0 <= start < stop.")
+    return f"bytes={start}-" if stop is None else f"bytes={start}-{stop - 1}"
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} needs a UTC offset.")
+    return value
+
+
+def _with_etag(response: requests.Response) -> DocumentWithEtag:
+    return DocumentWithEtag(response.json(), response.headers["ETag"])
 
 
 def _outcome(response: requests.Response) -> StepOutcome:

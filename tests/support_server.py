@@ -23,13 +23,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from werkzeug.serving import make_server
 
 from conftest import SIGNING_KEY
 
@@ -189,3 +192,18 @@ def live_server_fixture(
             yield server
 
     return live_server
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve a WSGI app (e.g. a test app of ``make_app``) in this process, on a free
+    local port, from a background thread (werkzeug, threaded); yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="test-http-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()

@@ -45,10 +45,10 @@ from backend.org.service import visible_unit_ids
 from backend.uploads import service as uploads
 from backend.uploads.models import Upload
 from shared.enums import ApprovalStatus, Decision, Role
+from shared.evidence import EVIDENCE_PURPOSE, evidence_fields
 
 log = logging.getLogger(__name__)
 
-SIGNING_PURPOSE = "evidence"
 UNKNOWN_TYPE = "application/octet-stream"
 SWEEP_BATCH = 200
 AUDIO_CONTAINERS = frozenset({"video/mp4", "video/3gpp"})
@@ -68,23 +68,6 @@ def case_evidence_bytes(case_id: uuid.UUID) -> int:
 
 
 # Finalising an upload
-
-
-def signed_fields(case: Case, data: dict[str, Any]) -> dict[str, Any]:
-    """The fields the device signs (documented on the finalise route)."""
-    return {
-        "case_id": str(case.id),
-        "upload_id": str(data["upload_id"]),
-        "sha256": data["sha256"],
-        "kind": str(data["kind"]),
-        "captured_at": data["captured_at"],
-        "place": data["place"],
-        "latitude": data["latitude"],
-        "longitude": data["longitude"],
-        "device_id": data["device_id"],
-        "description": data["description"],
-        "id": str(data["id"]) if data["id"] else None,
-    }
 
 
 def detect_content_type(path: Path) -> tuple[str, str | None]:
@@ -144,7 +127,7 @@ def finalise(user: User, case_id: uuid.UUID, data: dict[str, Any]) -> tuple[Evid
     if not user.has_role(Role.OFFICER):
         raise Forbidden("Only officers finalise evidence.")
     case = cases.get_case(user, case_id, for_update=True)
-    fields = signed_fields(case, data)
+    fields = evidence_fields(case.id, data)
     digest = cases.content_hash(fields)
     resent = _resent(user, case, data["id"], digest)
     if resent is not None:
@@ -233,7 +216,7 @@ def _acceptable_upload(
     cases.ensure_open(case)
     upload = uploads.completed_upload(user, data["upload_id"], case.id)
     device = devices.verify_submission(
-        user, data["device_id"], SIGNING_PURPOSE, fields, data["device_signature"]
+        user, data["device_id"], EVIDENCE_PURPOSE, fields, data["device_signature"]
     )
     limit = current_app.config["CASE_EVIDENCE_MAX_BYTES"]
     if case_evidence_bytes(case.id) + upload.length > limit:
