@@ -114,7 +114,7 @@ def test_readme_walkthrough_takes_a_case_to_closure(demo_server):
     ]
     assert signed < lines.index("pending: leader_approval")
     events = [line for line in lines if re.match(r"^\d+ [a-z_]+ ", line)]
-    assert len(events) == 13
+    assert len(events) == 14
     assert events[0] == "1 transition accept reported -> accepted"
     assert [e.split()[1] for e in events[4:8]] == [
         "person_added",
@@ -122,4 +122,9 @@ def test_readme_walkthrough_takes_a_case_to_closure(demo_server):
         "document_finalized",
         "document_signed",
     ]
-    assert events[-1] == "13 transition close executed -> closed"
+    assert events[-1] == "14 transition close executed -> closed"
+    assert "evidence_added" in [e.split()[1] for e in events]
+    assert "evidence: 206 image/png" in lines
+    assert "custody: collected uploaded verified downloaded" in lines
+    assert "%PDF-" in lines
+    assert "verified: true, 3 signatures" in lines
