@@ -267,7 +267,7 @@ def test_an_interrupted_upload_resumes_from_its_url(
         )
         == url
     )
-    assert [p.offset for p in progress] == [2 * CHUNK, 3 * CHUNK, len(data)]
+    assert [p.offset for p in progress] == [2 * CHUNK, 3 * CHUNK, 4 * CHUNK, len(data)]
     # Resuming a finished upload sends nothing.
     assert resumed.upload_file(source, case_id=case_id, url=url) == url
 
@@ -404,10 +404,11 @@ def test_expired_access_token_is_refreshed_during_an_upload(
 
             # A refreshed token that is expired too: one retry, then the error.
             expiring.config["ACCESS_TOKEN_LIFETIME"] = timedelta(seconds=-30)
+            client.refresh()
             with pytest.raises(AuthError) as expired:
                 client.upload_file(source, case_id=case_id)
             assert expired.value.type == TOKEN_EXPIRED
-            assert len(seen) == 7
+            assert len(seen) == 8
     finally:
         with expiring.app_context():
             db.engine.dispose()
