@@ -487,7 +487,7 @@ def test_uploads_are_audited_with_their_id(
     patch(api, officer, location, 0, b"0123456789")
     with app.app_context():
         entries = db.session.scalars(
-            sa.select(AuditEntry).where(AuditEntry.object_id == upload_id)
+            sa.select(AuditEntry).where(AuditEntry.object_id == upload_id).order_by(AuditEntry.id)
         ).all()
     assert [(e.object_type, e.action, e.status) for e in entries] == [
         ("upload", "uploads.create_upload", 201),
