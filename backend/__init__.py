@@ -50,6 +50,7 @@ def _register_api(app: Flask) -> None:
     from backend.evidence.routes import blp as evidence_blp
     from backend.health import blp as health_blp
     from backend.org.routes import blp as org_blp
+    from backend.supervision.routes import blp as supervision_blp
     from backend.uploads.routes import blp as uploads_blp
     from backend.workflow.routes import blp as workflow_blp
 
@@ -64,6 +65,7 @@ def _register_api(app: Flask) -> None:
         uploads_blp,
         evidence_blp,
         documents_blp,
+        supervision_blp,
     ):
         api.register_blueprint(blp)
     app.register_blueprint(health_blp)

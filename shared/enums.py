@@ -61,6 +61,12 @@ class DocumentStatus(StrEnum):
     SIGNED = "signed"
 
 
+class WarningStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
 class SignerRole(StrEnum):
     OFFICER = "officer"
     SECOND_OFFICER = "second_officer"
