@@ -79,6 +79,7 @@ STATED_REASONS = {
     "devices.revoke": "设备遗失",
     "evidence.get_content": "核对",
     "evidence.request_disposal": "依法销毁",
+    "supervision.resolve_warning": "已处理",
 }
 """Operations whose row keeps the reason (or purpose) the caller stated, as the table sends it."""
 PARAM_TYPES = {"device_pk": "device", "signature_id": "document_signature"}

@@ -29,6 +29,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 from unittest import mock
@@ -80,6 +81,7 @@ PATH_PARAMS = {
     "signature_id": "signature_id",
     "evidence_id": "evidence_id",
     "upload_id": "upload_id",
+    "warning_id": "warning_id",
 }
 """Path parameter name -> the ``Site`` attribute that fills it."""
 
@@ -323,6 +325,36 @@ class Site:
             "Upload-Metadata": evidence.tus_metadata(case_id=self.case_id, filename="p.png"),
         }
 
+    def new_warning(self) -> str:
+        """A warning on the site's case: a seizure recorded with one officer present."""
+        officer = self.staff("officer")
+        response = self.api.post(
+            f"/api/v1/cases/{self.case_id}/facts",
+            officer,
+            json={
+                "kind": "property_seized",
+                "subject": _unique("item-"),
+                "started_at": datetime.now(UTC).isoformat(),
+                "data": {"officers": 1},
+            },
+        )
+        assert response.status_code == 201, response.get_json()
+        query = f"?case_id={self.case_id}&rule_id=seizure_two_officers&status=open&limit=200"
+        items = self.api.get("/api/v1/warnings" + query, officer).get_json()["items"]
+        known = self.__dict__.setdefault("_warnings_seen", set())
+        fresh = [w["id"] for w in items if w["id"] not in known]
+        assert len(fresh) == 1, items
+        known.add(fresh[0])
+        return fresh[0]
+
+    @cached_property
+    def warning_id(self) -> str:
+        return self.new_warning()
+
+    @cached_property
+    def resolvable_warning_id(self) -> str:
+        return self.new_warning()
+
     def etag(self) -> str:
         return self.api.etag(self.case_id, self.staff("officer"))
 
@@ -343,6 +375,8 @@ class Site:
             "complete_draft",
             "unsigned_document",
             "disposal_pending_evidence_id",
+            "warning_id",
+            "resolvable_warning_id",
         ):
             getattr(self, name)
         return self
@@ -623,6 +657,38 @@ ACCESS: dict[str, Access] = {
         body=lambda s: {"decision": "return", "comment": "尚在上诉期"},
         own_path=lambda s: {"evidence_id": s.disposal_pending_evidence_id},
     ),
+    # Supervision: warnings, the feed and case facts
+    "supervision.list_warnings": Access(
+        "list",
+        READERS,
+        listed=(
+            ("", lambda s: {s.warning_id}),
+            ("?case_id={s.case_id}", lambda s: {s.warning_id}),
+        ),
+    ),
+    "supervision.get_warning": Access("object", READERS),
+    "supervision.acknowledge_warning": Access("object", READERS),
+    "supervision.resolve_warning": Access(
+        "object",
+        REVEALERS,
+        positive="a1.legal",
+        body=lambda s: {"note": "已处理"},
+        own_path=lambda s: {"warning_id": s.resolvable_warning_id},
+    ),
+    "supervision.get_feed": Access(
+        "list", READERS, listed=(("", lambda s: {uuid.UUID(s.warning_id).hex}),)
+    ),
+    "supervision.record_fact": Access(
+        "object",
+        OFFICER,
+        status=201,
+        body=lambda s: {
+            "kind": "family_notified",
+            "subject": "p1",
+            "started_at": "2026-03-02T10:00:00+08:00",
+        },
+    ),
+    "supervision.case_supervision": Access("object", READERS),
 }
 
 
@@ -732,7 +798,7 @@ def listings(
             items = data["items"] if isinstance(data, dict) else data
             ids |= {item["id"] for item in items}
             cursor = data.get("next_cursor") if isinstance(data, dict) else None
-            if not cursor:
+            if not cursor or data.get("more") is False:  # a feed always has a cursor
                 break
             url = f"{base}{separator}cursor={cursor}"
         results.append((template, expected, ids))
@@ -772,6 +838,8 @@ def org_state(app: Flask, org: Org) -> dict[str, list[Any]]:
             "custody_events": tables["custody_events"].c.evidence_id.in_(
                 sa.select(tables["evidence"].c.id).where(tables["evidence"].c.case_id.in_(cases))
             ),
+            "case_facts": tables["case_facts"].c.case_id.in_(cases),
+            "warnings": tables["warnings"].c.case_id.in_(cases),
             "evidence_disposals": tables["evidence_disposals"].c.evidence_id.in_(
                 sa.select(tables["evidence"].c.id).where(tables["evidence"].c.case_id.in_(cases))
             ),
@@ -998,7 +1066,12 @@ def test_the_right_role_reaches_its_own_units_object(
     if access.scope == "list":
         for query, expected_ids, ids in listings(app, mapi, op, fresh_site, user):
             assert expected_ids <= ids, query
-    elif isinstance(data, dict) and op.method == "GET" and len(op.params) == 1:
+    elif (
+        isinstance(data, dict)
+        and op.method == "GET"
+        and len(op.params) == 1
+        and endpoint != "supervision.case_supervision"  # the case's facts, not the case
+    ):
         assert data.get("id", data.get("document_id")) == fresh_site.param(op.params[0])
     if endpoint == "org.me":
         assert data["id"] == str(user.id)
@@ -1026,7 +1099,11 @@ def test_policy_in_the_table(app: Flask) -> None:
             assert "admin" not in access.roles, op
         # Case managers read but do not change; they enrol their own devices like anyone,
         # and the centre records the custody of evidence it keeps (入库, 调取).
-        own_things = op.endpoint in ("devices.enroll", "evidence.add_custody")
+        own_things = op.endpoint in (
+            "devices.enroll",
+            "evidence.add_custody",
+            "supervision.acknowledge_warning",  # the centre acknowledges what reaches it
+        )
         if (
             "manager" in access.roles
             and access.scope not in ("caller", "public")
