@@ -71,12 +71,15 @@ CONFIG = {
                 "GET /api/v1/incidents",
                 "GET /api/v1/cases",
                 "GET /api/v1/approvals",
+                "GET /api/v1/warnings",
+                "GET /api/v1/feed",
             ],
             "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "400"]}},
         },
         {
             # Which tier a unit may hold depends on its parent's tier; which kinds a
-            # case type has and which person a kind is about are the templates' (422);
+            # case type has and which person a kind is about are the templates', which
+            # facts exist and what data each carries the rule pack's (422);
             # a custody event needs the fields of its kind, a disposal decision a
             # pending request (422).
             "include-name": [
@@ -84,6 +87,7 @@ CONFIG = {
                 "POST /api/v1/cases/{case_id}/documents",
                 "POST /api/v1/evidence/{evidence_id}/custody",
                 "POST /api/v1/evidence/{evidence_id}/disposal/decision",
+                "POST /api/v1/cases/{case_id}/facts",
             ],
             "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "422"]}},
         },
