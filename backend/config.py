@@ -67,6 +67,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "S3_PREFIX": os.environ.get("FIELDCASE_S3_PREFIX", "sha256/"),
         "PDF_FONT": os.environ.get("FIELDCASE_PDF_FONT") or None,
         "PUBLIC_BASE_URL": os.environ.get("FIELDCASE_PUBLIC_BASE_URL") or None,
+        "JOB_QUEUE_URL": os.environ.get("FIELDCASE_JOB_QUEUE_URL") or None,
         "API_TITLE": "Fieldcase API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.1.0",

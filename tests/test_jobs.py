@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from rq import SimpleWorker
 
 from backend.common import utcnow
 from backend.extensions import db
@@ -88,3 +91,45 @@ def test_the_cli_runs_a_named_job_and_refuses_an_unknown_one(app: Flask, countin
     assert "no job named" in unknown.output
     listed = runner.invoke(args=["jobs", "list"])
     assert job.name in listed.output
+
+
+REDIS_URL = os.environ.get("FIELDCASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_queue(app: Flask, monkeypatch: pytest.MonkeyPatch):
+    """Jobs go to a queue of this test's own on the real Redis server."""
+    monkeypatch.setitem(app.config, "JOB_QUEUE_URL", REDIS_URL)
+    monkeypatch.setitem(app.config, "JOB_QUEUE_NAME", f"test-jobs-{uuid.uuid4().hex[:8]}")
+    with app.app_context():
+        queue = service.job_queue()
+    yield queue
+    queue.delete(delete_jobs=True)
+
+
+def test_with_a_queue_the_scheduler_only_enqueues_and_a_worker_runs(
+    app: Flask, counting_job, redis_queue
+):
+    job, calls = counting_job
+    with app.app_context():
+        assert service.dispatch_due(utcnow(), [job.name]) == [f"{job.name}: queued"]
+        assert service.dispatch_due(utcnow(), [job.name]) == []  # claimed for this period
+        assert calls == [] and redis_queue.count == 1
+        SimpleWorker([redis_queue], connection=redis_queue.connection).work(burst=True)
+        assert calls == [1] and redis_queue.count == 0
+        row = db.session.get_one(JobRun, job.name)
+        assert row.succeeded is True and row.detail == "counted 1"
+
+
+def test_without_a_queue_the_scheduler_runs_jobs_itself(app: Flask, counting_job):
+    job, calls = counting_job
+    with app.app_context():
+        assert service.job_queue() is None
+        assert service.dispatch_due(utcnow(), [job.name]) == [f"{job.name}: counted 1"]
+    assert calls == [1]
+
+
+def test_the_worker_command_needs_a_queue(app: Flask):
+    result = app.test_cli_runner().invoke(args=["jobs", "worker", "--burst"])
+    assert result.exit_code != 0
+    assert "FIELDCASE_JOB_QUEUE_URL is not set" in result.output

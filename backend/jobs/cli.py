@@ -6,6 +6,7 @@ import time
 
 import click
 from flask.cli import with_appcontext
+from rq import SimpleWorker
 
 from backend.jobs import service
 
@@ -45,8 +46,20 @@ def run_due() -> None:
 @with_appcontext
 @click.option("--interval", default=30.0, show_default=True, help="Seconds between passes.")
 def scheduler(interval: float) -> None:
-    """Run scheduler passes forever (the embedded default's in-process job runner)."""
+    """Run scheduler passes forever: due jobs run here, or go to the Redis queue when
+    FIELDCASE_JOB_QUEUE_URL is set."""
     while True:
-        for name, summary in service.run_due().items():
-            click.echo(f"{name}: {summary}", err=True)
+        for line in service.dispatch_due():
+            click.echo(line, err=True)
         time.sleep(interval)
+
+
+@jobs_group.command("worker")
+@with_appcontext
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run the jobs the scheduler puts on the Redis queue (FIELDCASE_JOB_QUEUE_URL)."""
+    queue = service.job_queue()
+    if queue is None:
+        raise click.ClickException("FIELDCASE_JOB_QUEUE_URL is not set: jobs run in the scheduler.")
+    SimpleWorker([queue], connection=queue.connection).work(burst=burst)

@@ -4,6 +4,11 @@ Domains register their jobs with :func:`periodic`. A pass claims a due job with
 one conditional UPDATE on its ``job_runs`` row, so schedulers on several hosts
 sharing one database never run the same job twice in one period. Each job
 runs in a transaction of its own and returns a one-line summary.
+
+Where a job runs: in the scheduler's own process in the embedded default, or,
+when ``JOB_QUEUE_URL`` names a Redis server, on an RQ queue that ``flask jobs
+worker`` processes drain (production: a long sweep never delays the others,
+and workers can run on other hosts).
 """
 
 from __future__ import annotations
@@ -14,12 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
+from redis import Redis
+from rq import Queue
 
 from backend.common import dialect_insert, utcnow
 from backend.extensions import db
 from backend.jobs.models import JobRun
 
 log = logging.getLogger(__name__)
+
+QUEUE_NAME = "fieldcase-jobs"
 
 
 @dataclass(frozen=True)
@@ -85,3 +95,32 @@ def run_due(now: datetime | None = None, names: Iterable[str] | None = None) -> 
     now = now or utcnow()
     chosen = JOBS.values() if names is None else [JOBS[name] for name in names]
     return {job.name: run_job(job) for job in chosen if _claim(job, now)}
+
+
+def job_queue() -> Queue | None:
+    """The Redis queue jobs go to, or None when they run in the scheduler's process."""
+    url = current_app.config.get("JOB_QUEUE_URL")
+    if not url:
+        return None
+    name = current_app.config.get("JOB_QUEUE_NAME", QUEUE_NAME)
+    return Queue(name, connection=Redis.from_url(url))
+
+
+def run_named(name: str) -> str:
+    """What an RQ worker runs: one registered job (the worker holds an app context)."""
+    return run_job(JOBS[name])
+
+
+def dispatch_due(now: datetime | None = None, names: Iterable[str] | None = None) -> list[str]:
+    """Claim the due jobs and run them here, or put them on the Redis queue."""
+    queue = job_queue()
+    if queue is None:
+        return [f"{name}: {summary}" for name, summary in run_due(now, names).items()]
+    now = now or utcnow()
+    chosen = JOBS.values() if names is None else [JOBS[name] for name in names]
+    queued = []
+    for job in chosen:
+        if _claim(job, now):
+            queue.enqueue(run_named, job.name, job_timeout=int(job.every.total_seconds()))
+            queued.append(f"{job.name}: queued")
+    return queued
