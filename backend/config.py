@@ -66,6 +66,7 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "S3_REGION": os.environ.get("FIELDCASE_S3_REGION", "us-east-1"),
         "S3_PREFIX": os.environ.get("FIELDCASE_S3_PREFIX", "sha256/"),
         "PDF_FONT": os.environ.get("FIELDCASE_PDF_FONT") or None,
+        "STATS_EVIDENCE_ON_TIME_HOURS": _int("FIELDCASE_STATS_EVIDENCE_ON_TIME_HOURS", 24),
         "PUBLIC_BASE_URL": os.environ.get("FIELDCASE_PUBLIC_BASE_URL") or None,
         "JOB_QUEUE_URL": os.environ.get("FIELDCASE_JOB_QUEUE_URL") or None,
         "API_TITLE": "Fieldcase API",

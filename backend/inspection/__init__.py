@@ -1,0 +1,1 @@
+"""Inspections, problems and rectification, and the case-handling area register."""

@@ -1,0 +1,1 @@
+"""Services of the field client: local store, outbox, device key, sync worker, forms."""

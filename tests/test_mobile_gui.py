@@ -1,0 +1,279 @@
+"""The Kivy client on a real window (Xvfb), against a real Fieldcase server in this
+process: sign in, file a report that the sync worker delivers and that shows as a
+case, request a step that needs approval, capture evidence from a file, and a
+legal officer approving the step. Screenshots of every screen in both languages
+go to docs/screenshots/.
+
+The tests run in order on one app (Kivy has one window per process).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from conftest import PASSWORD, Api, Org
+from support_gui import Driver, configure_kivy, xvfb  # noqa: F401  (xvfb: a fixture)
+from support_server import serving
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+TITLE = f"夜市斗殴 {uuid.uuid4().hex[:6]}"
+LANGUAGES = ("zh_CN", "en")
+
+
+@pytest.fixture(scope="module")
+def server(app: Flask) -> Iterator[str]:
+    with serving(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def gui(xvfb: str, server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:  # noqa: F811
+    configure_kivy()
+    from kivy.base import EventLoop
+
+    from mobile.app import FieldcaseApp
+
+    app = FieldcaseApp(data_dir=tmp_path_factory.mktemp("client"), server_url=server)
+    app._run_prepare()
+    driver = Driver(app)
+    driver.pump(0.5)
+    try:
+        yield driver
+    finally:
+        app.stop()
+        EventLoop.close()
+
+
+@pytest.fixture(scope="module")
+def shared() -> dict[str, Any]:
+    """What one test leaves for the next (the case id)."""
+    return {}
+
+
+def sign_in(gui: Driver, username: str) -> None:
+    assert gui.current == "signin"
+    screen = gui.screen("signin")
+    gui.type_into(screen.ids.username, username)
+    gui.type_into(screen.ids.password, PASSWORD)
+    gui.tap(screen.ids.submit)
+    gui.wait_for(lambda: gui.current == "home", what="the home screen after signing in")
+
+
+def sign_out(gui: Driver) -> None:
+    gui.app.show("settings")
+    gui.wait_for(lambda: not gui.app.state.sync_status().waiting, what="an empty outbox")
+    gui.tap(gui.screen("settings").ids.sign_out)
+    gui.wait_for(lambda: gui.current == "signin", what="the sign-in screen")
+
+
+def delivered(gui: Driver) -> bool:
+    return all(item.state == "done" for item in gui.app.state.outbox_items())
+
+
+def test_officer_files_a_report_that_becomes_a_case(gui: Driver, world: Org, shared: dict) -> None:
+    officer = world.user("a1.officer")
+    screen = gui.screen("signin")
+    assert screen.ids.server.text.startswith("http://127.0.0.1:")
+    gui.type_into(screen.ids.username, officer.username)
+    gui.type_into(screen.ids.password, "wrong password")
+    gui.tap(screen.ids.submit)
+    gui.wait_for(lambda: not screen.busy, what="the failed sign-in")
+    assert gui.current == "signin"
+    assert screen.message
+    sign_in(gui, officer.username)
+
+    gui.tap(gui.screen("home").ids.new_report)
+    assert gui.current == "report"
+    report = gui.screen("report")
+    gui.tap(report.ids.save)
+    assert report.ids.place.error and report.ids.summary.error, "empty required fields"
+    assert gui.app.state.outbox_items() == []
+    gui.type_into(report.ids.place, "人民路1号夜市")
+    gui.type_into(report.ids.summary, "两人在夜市互殴，一人轻伤。")
+    gui.type_into(report.ids.reporter, "张伟")
+    gui.type_into(report.ids.title, TITLE)
+    gui.tap(report.ids.save)
+
+    items = gui.app.state.outbox_items()
+    assert [(i.kind, i.title) for i in items] == [("incident", TITLE)], "saved before 'saved'"
+    assert gui.current == "home"
+    gui.wait_for(lambda: delivered(gui), what="the report to reach the server")
+    home = gui.screen("home")
+
+    def case_row() -> Any:
+        """The case's row, once the server's case is cached (not the one made offline)."""
+        served = [c for c in gui.app.state.my_cases() if c["title"] == TITLE and c["number"]]
+        if not served:
+            return None
+        number = served[0]["number"]
+        return next((r for r in home.ids.cases.children if number in r.subtitle), None)
+
+    row = gui.wait_for(case_row, what="the case, with its number, on the home screen")
+    gui.tap(row)
+    assert gui.current == "case"
+    case = gui.screen("case")
+    assert case.ids.bar.title == TITLE
+    shared["case_id"] = row.key
+
+
+def test_officer_requests_a_step_and_captures_evidence(
+    gui: Driver, shared: dict, tmp_path: Path, api: Api, world: Org
+) -> None:
+    case = gui.screen("case")
+    gui.wait_for(lambda: case.ids.actions.children, what="the case's actions")
+    revoke = next(b for b in case.ids.actions.children if getattr(b, "action_name", "") == "revoke")
+    gui.tap(revoke)
+    reason = case._inputs["reason"]
+    gui.tap(case.ids.form.children[0])
+    assert reason.error, "the required reason is checked on the device"
+    gui.type_into(reason, "报警人撤回报警，经核实不构成违法。")
+    gui.tap(case.ids.form.children[0])
+    assert [i.kind for i in gui.app.state.outbox_items()] == ["incident", "transition"]
+
+    gui.wait_for(lambda: delivered(gui), what="the step to arrive")
+    gui.pump(1)
+
+    photo = tmp_path / "scene.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0" + uuid.uuid4().bytes * 4096)
+    gui.tap(case.ids.add_evidence)
+    assert gui.current == "evidence"
+    evidence = gui.screen("evidence")
+    evidence.path = str(photo)
+    gui.type_into(evidence.ids.place, "人民路1号夜市东侧")
+    gui.type_into(evidence.ids.description, "现场照片")
+    gui.tap(evidence.ids.save)
+    assert gui.current == "case"
+    gui.wait_for(lambda: delivered(gui), timeout=90, what="the step and the evidence to arrive")
+
+    officer = world.user("a1.officer")
+    served = api.get(f"/api/v1/cases/{shared['case_id']}", officer).get_json()
+    assert served["pending_request_id"], served
+    listed = api.get(f"/api/v1/cases/{shared['case_id']}/evidence", officer).get_json()
+    assert [e["description"] for e in listed] == ["现场照片"]
+    gui.app.state.worker.refresh_now()
+    gui.wait_for(
+        lambda: case.ids.pending.text and case.ids.evidence.children[0].title == "现场照片",
+        what="the case screen to show the pending step and the evidence",
+    )
+
+
+def test_legal_officer_approves_the_step(gui: Driver, world: Org, api: Api, shared: dict) -> None:
+    sign_out(gui)
+    assert gui.app.state.my_cases() == [], "signing out wipes the cached cases"
+    sign_in(gui, world.user("a1.legal").username)
+    gui.app.show("approvals")
+    approvals = gui.screen("approvals")
+
+    def entry() -> Any:
+        return next((e for e in approvals.ids.entries.children if e.case_title == TITLE), None)
+
+    gui.wait_for(entry, what="the pending approval")
+    for language in LANGUAGES:
+        gui.app.set_language(language)
+        gui.screenshot(SCREENSHOTS / f"approvals-{language}.png")
+    gui.pump(1)
+    found = entry()
+    gui.tap(found.ids.return_step)
+    assert found.error, "returning needs a comment"
+    gui.type_into(found.ids.comment, "同意撤销。")
+    gui.tap(found.ids.approve)
+    assert all(e.case_title != TITLE for e in approvals.ids.entries.children)
+    gui.wait_for(lambda: delivered(gui), what="the decision to arrive")
+    approval = api.get(f"/api/v1/approvals/{found.approval_id}", world.user("a1.legal"))
+    assert approval.get_json()["status"] == "approved"
+    assert approval.get_json()["comment"] == "同意撤销。"
+
+
+def test_idle_lock_keeps_the_outbox(gui: Driver, world: Org) -> None:
+    before = [(i.id, i.state) for i in gui.app.state.outbox_items()]
+    gui.app.show("settings")
+    settings = gui.screen("settings")
+    settings.ids.idle.text = "1"
+    assert gui.app.idle_lock_minutes() == 1
+    gui.app._last_activity -= 61
+    gui.wait_for(lambda: gui.current == "signin", timeout=15, what="the idle lock")
+    signin = gui.screen("signin")
+    assert signin.locked and signin.ids.username.text == world.user("a1.legal").username
+    assert gui.app.state.signed_in, "the lock keeps the session: the outbox is still sent"
+    assert [(i.id, i.state) for i in gui.app.state.outbox_items()] == before
+    gui.type_into(signin.ids.password, PASSWORD)
+    gui.tap(signin.ids.submit)
+    gui.wait_for(lambda: gui.current == "home", what="the home screen after unlocking")
+    assert not signin.locked
+    settings.ids.idle.text = "10"
+
+
+def test_signature_pad_keeps_strokes_and_renders_png(gui: Driver, shared: dict) -> None:
+    from kivy.tests.common import UnitTestTouch
+    from PIL import Image
+
+    gui.app.show("transcript", case_id=shared["case_id"])
+    screen = gui.screen("transcript")
+    pad = screen.ids.pad
+    gui.tap(screen.ids.accept)
+    assert screen.message, "an empty pad is not a signature"
+    left, bottom = pad.to_window(pad.x, pad.y)
+    touch = UnitTestTouch(left + 30, bottom + 60)
+    touch.touch_down()
+    for step in range(1, 30):
+        gui.pump(0.01)
+        touch.touch_move(left + 30 + step * 8, bottom + 60 + (step % 5) * 15)
+    touch.touch_up()
+    gui.pump(0.1)
+    assert len(pad.strokes) == 1 and len(pad.strokes[0]) == 30
+    xs = [point[0] for point in pad.strokes[0]]
+    times = [point[2] for point in pad.strokes[0]]
+    assert xs[0] == 30 and xs[-1] == 30 + 29 * 8, "points are in the pad's own coordinates"
+    assert times == sorted(times) and times[-1] > times[0]
+
+    gui.tap(screen.ids.accept)
+    signature = screen.signatures[0]
+    assert signature["signer_role"] == "party"
+    assert signature["strokes"] == [list(p) for p in pad.strokes] or signature["strokes"]
+    image = Image.open(signature["image"]).convert("L")
+    assert image.size == (int(pad.width), int(pad.height))
+    dark = [
+        (x, y)
+        for x in range(image.width)
+        for y in range(image.height)
+        if image.getpixel((x, y)) < 128
+    ]
+    assert dark, "the strokes are drawn"
+    assert min(x for x, _y in dark) >= 25 and max(x for x, _y in dark) <= 30 + 29 * 8 + 5
+    # PNG rows run top-down: the stroke at y 60..120 from the bottom is in the lower half.
+    assert min(y for _x, y in dark) > image.height - 130
+    assert pad.strokes == [], "the pad is cleared for the next signer"
+
+
+SCREENS = ("home", "report", "case", "evidence", "transcript", "warnings", "outbox", "settings")
+ON_A_CASE = ("case", "evidence", "transcript")
+
+
+def test_screenshots_of_every_screen(gui: Driver, world: Org, shared: dict) -> None:
+    """Every screen in both languages (the approvals screen was taken above, with an
+    approval in it), as the officer whose case it is."""
+    sign_out(gui)
+    for language in LANGUAGES:
+        gui.app.set_language(language)
+        gui.screenshot(SCREENSHOTS / f"signin-{language}.png")
+    sign_in(gui, world.user("a1.officer").username)
+    gui.wait_for(lambda: gui.app.state.case(shared["case_id"]), what="the case in the cache")
+    for language in LANGUAGES:
+        gui.app.set_language(language)
+        for name in SCREENS:
+            gui.app.show(name, **({"case_id": shared["case_id"]} if name in ON_A_CASE else {}))
+            if name == "transcript":
+                pad = gui.screen("transcript").ids.pad
+                pad.strokes = [[[60 + i * 8, 70 + (i % 9) * 10, i * 20] for i in range(40)]]
+            path = gui.screenshot(SCREENSHOTS / f"{name}-{language}.png")
+            assert path.stat().st_size > 5_000
+    shots = {p.name for p in SCREENSHOTS.glob("*.png")}
+    expected = {f"{n}-{lang}.png" for n in (*SCREENS, "signin", "approvals") for lang in LANGUAGES}
+    assert expected <= shots
