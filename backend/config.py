@@ -51,6 +51,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "RATE_LIMIT_REFRESH_PER_MINUTE": _int("FIELDCASE_RATE_LIMIT_REFRESH_PER_MINUTE", 60),
         "MAX_CONTENT_LENGTH": _int("FIELDCASE_MAX_BODY_BYTES", 1024 * 1024),
         "IDEMPOTENCY_TTL": timedelta(days=_int("FIELDCASE_IDEMPOTENCY_DAYS", 30)),
+        "IDEMPOTENCY_ABANDONED_AFTER": timedelta(
+            seconds=_int("FIELDCASE_IDEMPOTENCY_ABANDONED_SECONDS", 300)
+        ),
         "PROXY_COUNT": _int("FIELDCASE_PROXY_COUNT", 0),
         "UPLOAD_DIR": os.environ.get("FIELDCASE_UPLOAD_DIR")
         or str(Path(instance_path) / "uploads"),

@@ -121,6 +121,34 @@ def test_a_request_still_in_flight_gets_409(api, world, app):
     assert _count_incidents(app, summary) == 0
 
 
+def test_a_claim_abandoned_by_a_dead_process_is_taken_over(api, world, app):
+    """The server died between claiming the key and committing: a resend is done once."""
+    officer = world.user("a1.officer")
+    key = str(uuid.uuid4())
+    summary = f"服务器中断 {uuid.uuid4()}"
+    raw = json.dumps({**BODY, "summary": summary}).encode()
+    with app.app_context():
+        db.session.add(
+            IdempotencyRecord(
+                user_id=officer.id,
+                method="POST",
+                path="/api/v1/incidents",
+                key=key,
+                request_hash=request_fingerprint("POST", "/api/v1/incidents", raw),
+                created_at=datetime.now(UTC) - app.config["IDEMPOTENCY_ABANDONED_AFTER"],
+                expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+            )
+        )
+        db.session.commit()
+    headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+    first = api.post("/api/v1/incidents", officer, data=raw, headers=headers)
+    again = api.post("/api/v1/incidents", officer, data=raw, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert _count_incidents(app, summary) == 1
+
+
 def test_a_failed_request_releases_its_key(api, world, app):
     officer = world.user("a1.officer")
     key = str(uuid.uuid4())

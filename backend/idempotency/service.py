@@ -12,6 +12,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -78,6 +79,16 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
     return response
 
 
+def _abandoned(record: IdempotencyRecord, now: datetime) -> bool:
+    """An unfinished claim older than any request can run: its process died before
+    committing (the work and the stored answer commit together), so nothing was done
+    and a resend may take the key over."""
+    return (
+        not record.completed
+        and record.created_at <= now - current_app.config["IDEMPOTENCY_ABANDONED_AFTER"]
+    )
+
+
 def claim(
     user_id: uuid.UUID, method: str, path: str, key: str, body: bytes
 ) -> tuple[uuid.UUID | None, Response | None]:
@@ -87,7 +98,7 @@ def claim(
     fingerprint = request_fingerprint(method, path, body)
     now = utcnow()
     existing = _find(user_id, method, path, key)
-    if existing is not None and existing.expires_at <= now:
+    if existing is not None and (existing.expires_at <= now or _abandoned(existing, now)):
         db.session.delete(existing)
         db.session.flush()
         existing = None
