@@ -206,7 +206,9 @@ def build_stats_world(prefix: str) -> StatsWorld:
         case(org, unit, "2025-11-18T03:00:00", is_open=False) for unit in ("a1", "a1", "b1", "b1")
     ]
 
-    warning(c1, "2026-11-17T03:00:00", acknowledged="2026-11-17T04:00:00", resolved="2026-11-18T00:00:00")  # fmt: skip
+    warning(
+        c1, "2026-11-17T03:00:00", acknowledged="2026-11-17T04:00:00", resolved="2026-11-18T00:00"
+    )
     warning(c1, "2026-11-18T03:00:00", acknowledged="2026-11-18T04:00:00")
     warning(c1, "2026-11-19T03:00:00", resolved="2026-11-19T05:00:00")
     warning(c1, "2026-11-20T03:00:00")

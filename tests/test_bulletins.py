@@ -15,7 +15,7 @@ from backend.extensions import db
 from backend.jobs.service import JOBS
 from backend.org.models import Unit
 from backend.stats import service
-from backend.stats.models import Bulletin
+from backend.stats.models import Assessment, Bulletin
 
 from conftest import Api
 from support_stats import CITY_W47_TOTALS, StatsWorld, build_stats_world
@@ -284,3 +284,22 @@ def test_weights_are_read_from_the_data_file(tmp_path):
     path.write_text("[weights]\nspeed = 1\n", "utf-8")
     with pytest.raises(ValueError, match="weights"):
         service.load_weights(path)
+
+
+def test_monthly_job_assesses_every_parent_unit_once(app, sw):
+    assert "stats.monthly_assessments" in JOBS
+    parents = [sw.org.unit(k).id for k in ("city", "a", "b")]
+    now = datetime(2026, 10, 5, tzinfo=UTC)  # last full month: September
+    with app.app_context():
+        first = service.monthly_assessments(now)
+        db.session.commit()
+        second = service.monthly_assessments(now)
+        db.session.commit()
+        months = db.session.scalars(
+            sa.select(Assessment.unit_id).where(
+                Assessment.month == "2026-09",
+                Assessment.unit_id.in_([u.id for u in sw.org.units.values()]),
+            )
+        ).all()
+    assert first.startswith("2026-09: ") and second.startswith("2026-09: 0 assessments")
+    assert sorted(months) == sorted(parents)

@@ -171,3 +171,13 @@ def test_overdue_counts_only_deadlines_passed_by_now(app, sw):
 def test_percent_change_and_its_phrase(current, base, pct, phrase):
     assert service.percent_change(current, base) == pct
     assert service.change_phrase("同比", current, base) == phrase
+
+
+def test_period_defaults_to_the_seven_days_up_to_to(api, sw):
+    body = api.get("/api/v1/stats?to=2026-11-22", sw.org.user("city.manager")).get_json()
+    assert body["from"] == "2026-11-15T16:00:00+00:00"
+    assert body["unit"]["id"] == str(sw.org.unit("city").id)
+    assert body["totals"]["cases"]["registered"] == 8
+    future = api.get("/api/v1/stats?from=2099-01-01", sw.org.user("city.manager"))
+    assert future.status_code == 422
+    assert future.headers["Content-Type"] == PROBLEM

@@ -20,6 +20,7 @@ from typing import Any
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
@@ -121,6 +122,8 @@ def grouped_bars(
     axes.margins(y=0.15)
     if percent:
         axes.set_ylim(0, 115)
+    else:
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(prop={"family": family, "size": 7}, frameon=False, ncols=count, loc="upper right")
     return _png(figure)
 
@@ -307,7 +310,7 @@ def assessment_report(data: dict[str, Any], font_path: str) -> Report:
         sections.append(Section("三、得分对比", charts=(Chart("各单位得分", chart),)))
     return Report(
         title="执法质量月度考评通报",
-        issue=f"{data['month']}",
+        issue=f"{int(data['month'][:4])}年{int(data['month'][5:])}月",
         issuer=f"{data['unit']['name']}案件管理中心",
         issued_on=_issued_on(data["generated_at"]),
         sections=tuple(sections),

@@ -14,7 +14,7 @@ from backend.audit import service as audit
 from backend.auth.access import current_user, roles_required
 from backend.common import utcnow
 from backend.documents.pdf import FontMissing
-from backend.errors import Problem
+from backend.errors import Problem, Unprocessable
 from backend.org.service import get_unit
 from backend.stats import render, service
 from backend.stats.models import Assessment, Bulletin
@@ -54,7 +54,7 @@ def get_stats(query: dict[str, Any]) -> dict[str, Any]:
     last = query["to"] or service.local_today(utcnow())
     first = query["from_"] or last - timedelta(days=6)
     if last < first:
-        raise Problem("`to` is before `from`.", status=422, slug="unprocessable")
+        raise Unprocessable("`to` is before `from`.")
     start, end = service.bounds(first, last + timedelta(days=1))
     return service.jsonable(service.statistics(unit, start, end))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import marshmallow as ma
@@ -9,8 +10,11 @@ from marshmallow import validate
 
 from backend.api import Schema
 
-WEEK = validate.Regexp(r"^\d{4}-W\d{2}$", error="A week is written like 2026-W47.")
-MONTH = validate.Regexp(r"^\d{4}-\d{2}$", error="A month is written like 2026-11.")
+WEEK = validate.Regexp(
+    r"^20\d{2}-W(0[1-9]|[1-4]\d|5[0-3])$", error="A week of 2000-2099, like 2026-W47."
+)
+MONTH = validate.Regexp(r"^20\d{2}-(0[1-9]|1[0-2])$", error="A month of 2000-2099, like 2026-11.")
+DAYS = validate.Range(date(2000, 1, 1), date(2099, 12, 31), error="A day of 2000-2099.")
 RATE = {"allow_none": True, "metadata": {"description": "0 to 1; null when nothing to count"}}
 FORMATS = ("json", "html")
 
@@ -22,10 +26,13 @@ class StatsQuerySchema(Schema):
     from_ = ma.fields.Date(
         data_key="from",
         load_default=None,
+        validate=DAYS,
         metadata={"description": "First day (Asia/Shanghai), default 6 days before `to`"},
     )
     to = ma.fields.Date(
-        load_default=None, metadata={"description": "Last day, inclusive; default today"}
+        load_default=None,
+        validate=DAYS,
+        metadata={"description": "Last day, inclusive; default today"},
     )
 
     @ma.validates_schema
