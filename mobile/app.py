@@ -149,7 +149,7 @@ class FieldcaseApp(App):
         status = self.state.sync_status()
         self.online = bool(status.online)
         self.waiting = status.waiting
-        self.failed = status.failed
+        self.failed = status.failed + status.conflicts
         self.uploads = [(title, fraction) for title, fraction in status.uploads]
         self.signed_in = self.state.signed_in
         self.username = self.state.username or ""

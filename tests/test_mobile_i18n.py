@@ -98,3 +98,25 @@ def test_runtime_switch() -> None:
     i18n.set_language("en")
     assert i18n._("Outbox") == "Outbox"
     assert i18n.label({"zh": "立案", "en": "Open"}) == "Open"
+
+
+def test_a_cjk_font_is_found_and_can_be_chosen(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mobile import fonts
+
+    assert fonts.find_cjk_font().is_file()
+    chosen = tmp_path / "chosen.ttf"
+    chosen.write_bytes(b"font")
+    monkeypatch.setenv("FIELDCASE_FONT", str(chosen))
+    assert fonts.find_cjk_font() == chosen
+
+
+def test_no_cjk_font_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from mobile import fonts
+
+    monkeypatch.delenv("FIELDCASE_FONT", raising=False)
+    monkeypatch.setattr(fonts, "BUNDLED_DIR", tmp_path)
+    monkeypatch.setattr(fonts, "SYSTEM_FONTS", ())
+    with pytest.raises(fonts.FontNotFound, match=r"fonts-wqy-microhei.*FIELDCASE_FONT"):
+        fonts.find_cjk_font()

@@ -9,8 +9,9 @@ from typing import Any
 from kivy.properties import DictProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
-from mobile.i18n import _
+from mobile.i18n import _, label
 from mobile.screens.base import BaseScreen
+from mobile.services import forms
 from mobile.widgets import theme
 
 
@@ -37,13 +38,27 @@ def state_colour(state: str) -> list[float]:
     return list(colours.get(state, theme.MUTED))
 
 
+def approval_status_text(status: str) -> str:
+    return {
+        "pending": _("waiting for a decision"),
+        "approved": _("approved"),
+        "returned": _("returned"),
+    }.get(status, status)
+
+
 def server_state_text(server_state: dict[str, Any] | None) -> str:
     if not server_state:
         return ""
+    approval = server_state.get("approval")
+    if isinstance(approval, dict):
+        return _("On the server now: the approval is {status}.").format(
+            status=approval_status_text(approval.get("status", ""))
+        )
     case = server_state.get("case", server_state)
     if isinstance(case, dict) and "status" in case:
+        status = label(forms.state_label(case.get("case_type", ""), case["status"]))
         return _("On the server now: {status} (version {version})").format(
-            status=case.get("status_label") or case["status"], version=case.get("version", "?")
+            status=status or case["status"], version=case.get("version", "?")
         )
     return _("On the server now: {state}").format(
         state=json.dumps(server_state, ensure_ascii=False)[:200]
@@ -74,7 +89,9 @@ class OutboxScreen(BaseScreen):
                     title=item.title,
                     item_state=item.state,
                     error=item.error or "",
-                    detail=server_state_text(item.server_state),
+                    detail=server_state_text(item.server_state)
+                    if item.state in ("conflict", "failed")
+                    else "",
                     progress=item.progress or 0.0,
                     attempts=item.attempts,
                     colour=state_colour(item.state),
