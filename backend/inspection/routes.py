@@ -264,7 +264,7 @@ def get_entry(entry_id: uuid.UUID) -> dict[str, Any]:
 
 @blp.route("/handling-area/entries/<uuid:entry_id>/exit", methods=["POST"])
 @roles_required(Role.OFFICER)
-@blp.arguments(AreaExitSchema)
+@blp.arguments(AreaExitSchema, required=False)
 @blp.response(200, AreaEntrySchema)
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import marshmallow as ma
 from marshmallow import validate
@@ -23,8 +24,16 @@ MOMENT = validate.Range(
     datetime(2100, 1, 1, tzinfo=UTC),
     error="A time between 1990 and 2100.",
 )
-DAY = validate.Range(date(1990, 1, 1), date(2100, 1, 1), error="A date between 1990 and 2100.")
 REFERENCES = validate.Length(max=50)
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """A JSON boolean: ``true`` or ``false``, not 0, 1 or a string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 class ReasonSchema(Schema):
@@ -165,12 +174,8 @@ class ReviewSchema(Schema):
 
 class ReportQuerySchema(Schema):
     unit_id = ma.fields.UUID(load_default=None, metadata={"description": "Default: your unit"})
-    from_ = ma.fields.Date(
-        required=True, data_key="from", validate=DAY, metadata={"description": "Local date"}
-    )
-    to = ma.fields.Date(
-        required=True, validate=DAY, metadata={"description": "Local date, inclusive"}
-    )
+    from_ = ma.fields.Date(required=True, data_key="from", metadata={"description": "Local date"})
+    to = ma.fields.Date(required=True, metadata={"description": "Local date, inclusive"})
 
 
 class CountsSchema(Schema):
@@ -225,8 +230,8 @@ class AreaEntryCreateSchema(Schema):
     escort_ids = ma.fields.List(
         ma.fields.UUID(), load_default=list, validate=validate.Length(max=10)
     )
-    detention_possible = ma.fields.Boolean(load_default=False)
-    many_or_identity_unknown = ma.fields.Boolean(load_default=False)
+    detention_possible = StrictBoolean(load_default=False)
+    many_or_identity_unknown = StrictBoolean(load_default=False)
     entered_at = ma.fields.AwareDateTime(
         load_default=None, validate=MOMENT, metadata={"description": "Default: now"}
     )
@@ -268,7 +273,5 @@ class AreaEntryPageSchema(Schema):
 
 class AreaEntryQuerySchema(UnitPageQuerySchema):
     inside = ma.fields.Boolean(load_default=None, metadata={"description": "Still in the area"})
-    date = ma.fields.Date(
-        load_default=None, validate=DAY, metadata={"description": "Local date of entry"}
-    )
+    date = ma.fields.Date(load_default=None, metadata={"description": "Local date of entry"})
     case_id = ma.fields.UUID(load_default=None)

@@ -41,6 +41,8 @@ INSPECTOR_ROLES = frozenset({Role.LEGAL_OFFICER, Role.LEADER})
 OVERSIGHT_ROLES = frozenset({Role.LEGAL_OFFICER, Role.LEADER, Role.CASE_MANAGER})
 """Roles that read every inspection and problem of their units."""
 
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2100, 1, 1)
+"""Dates outside hold no records (times are kept to this range); queries clamp to it."""
 AREA_FACTS = ("area_entry", "area_exit")
 PURPOSE_FACTS: dict[AreaPurpose, tuple[str, str]] = {
     AreaPurpose.QUESTIONING: ("questioning_started", "questioning_ended"),
@@ -349,8 +351,8 @@ def report(
             sa.select(Unit).where(Unit.path.startswith(root.path)).order_by(Unit.path)
         )
     )
-    start = legaltime.local_midnight(first)
-    end = legaltime.local_midnight(last + timedelta(days=1))
+    start = legaltime.local_midnight(min(max(first, FIRST_DAY), LAST_DAY))
+    end = legaltime.local_midnight(min(max(last, FIRST_DAY), LAST_DAY) + timedelta(days=1))
     rectified = sa.case((Problem.status == ProblemStatus.CLOSED, 1), else_=0)
     late = sa.case(
         (
@@ -551,10 +553,13 @@ def list_entries(
         query = query.where(inside if filters["inside"] else sa.not_(inside))
     if filters["date"] is not None:
         day = filters["date"]
-        query = query.where(
-            AreaEntry.entered_at >= legaltime.local_midnight(day),
-            AreaEntry.entered_at < legaltime.local_midnight(day + timedelta(days=1)),
-        )
+        if not FIRST_DAY <= day < LAST_DAY:
+            query = query.where(sa.false())
+        else:
+            query = query.where(
+                AreaEntry.entered_at >= legaltime.local_midnight(day),
+                AreaEntry.entered_at < legaltime.local_midnight(day + timedelta(days=1)),
+            )
     if filters["case_id"] is not None:
         query = query.where(AreaEntry.case_id == filters["case_id"])
     return keyset_page(query, AreaEntry, cursor, limit)
