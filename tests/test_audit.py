@@ -73,6 +73,12 @@ CREATED_TYPES = {
     "documents.add_signature": "document_signature",
     "evidence.finalise": "evidence",
     "uploads.create_upload": "upload",
+    "stats.create_bulletin": "bulletin",
+    "stats.create_assessment": "assessment",
+    "inspection.inspect_case": "inspection",
+    "inspection.inspect_incident": "inspection",
+    "inspection.file_problem": "problem",
+    "inspection.create_entry": "area_entry",
 }
 STATED_REASONS = {
     "cases.reveal_person": "核实当事人身份",
@@ -80,10 +86,16 @@ STATED_REASONS = {
     "evidence.get_content": "核对",
     "evidence.request_disposal": "依法销毁",
     "supervision.resolve_warning": "已处理",
+    "inspection.mark_key_incident": "涉未成年人",
 }
 """Operations whose row keeps the reason (or purpose) the caller stated, as the table sends it."""
-PARAM_TYPES = {"device_pk": "device", "signature_id": "document_signature"}
-"""Path parameters whose audit object type is not their name without ``_id``."""
+PARAM_TYPES = {
+    "device_pk": "device",
+    "signature_id": "document_signature",
+    "entry_id": "area_entry",
+}
+"""Path parameters whose object type in the audit is not their name without ``_id``
+(a refused request, whose route never named its object, names it by the parameter)."""
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +195,7 @@ def targets_for(
         values |= op.access.own_path(site)
     pairs = {
         (PARAM_TYPES.get(name, name.removesuffix("_id")), value) for name, value in values.items()
-    }
+    } | {(name.removesuffix("_id"), value) for name, value in values.items()}
     return pairs or {(None, None)}
 
 

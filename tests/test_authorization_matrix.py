@@ -26,10 +26,11 @@ test files share, and the "nothing changed" checks see no one else's writes.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 from unittest import mock
@@ -61,6 +62,9 @@ ADMIN = frozenset({"admin"})
 ALERT_READERS = frozenset({"manager", "leader", "admin"})
 CUSTODIANS = frozenset({"officer", "manager"})
 UPLOAD_BYTES = b"0123456789abcdef"
+SUPERVISORS = frozenset({"manager", "leader", "legal"})
+PERIODS = itertools.count()
+"""Numbers of past weeks and months: each bulletin or assessment asked for is a new one."""
 ROLE_VALUES = {
     "officer": "officer",
     "legal": "legal_officer",
@@ -82,6 +86,10 @@ PATH_PARAMS = {
     "evidence_id": "evidence_id",
     "upload_id": "upload_id",
     "warning_id": "warning_id",
+    "bulletin_id": "bulletin_id",
+    "assessment_id": "assessment_id",
+    "problem_id": "problem_id",
+    "entry_id": "entry_id",
 }
 """Path parameter name -> the ``Site`` attribute that fills it."""
 
@@ -355,6 +363,119 @@ class Site:
     def resolvable_warning_id(self) -> str:
         return self.new_warning()
 
+    @cached_property
+    def bulletin_id(self) -> str:
+        response = self.api.post("/api/v1/bulletins", self.staff("manager"), json=self.bulletin())
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    def bulletin(self) -> dict[str, str]:
+        """A finished ISO week no earlier call has asked for."""
+        n = next(PERIODS)
+        return {"unit_id": self.unit_id, "week": f"{2025 - n // 52}-W{n % 52 + 1:02d}"}
+
+    @cached_property
+    def assessment_id(self) -> str:
+        response = self.api.post(
+            "/api/v1/assessments", self.staff("manager"), json=self.assessment()
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    def assessment(self) -> dict[str, str]:
+        """A finished month no earlier call has asked for."""
+        n = next(PERIODS)
+        return {"unit_id": self.unit_id, "month": f"{2025 - n // 12}-{n % 12 + 1:02d}"}
+
+    def new_incident(self) -> str:
+        response = self.api.post("/api/v1/incidents", self.staff("officer"), json=incident_body())
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    @cached_property
+    def key_incident(self) -> dict[str, Any]:
+        """An incident the legal officer marked as key (重点警情)."""
+        incident_id = self.new_incident()
+        response = self.api.post(
+            f"/api/v1/incidents/{incident_id}/key",
+            self.staff("legal"),
+            json={"reason": "涉未成年人"},
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    @cached_property
+    def unmarked_incident_id(self) -> str:
+        return self.new_incident()
+
+    @cached_property
+    def inspection_id(self) -> str:
+        response = self.api.post(
+            f"/api/v1/cases/{self.case_id}/inspections",
+            self.staff("legal"),
+            json={"result": "problems_found", "note": "笔录不规范"},
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    def problem_body(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "category": "irregular_record",
+            "description": "笔录未记载起止时间",
+            "responsible_id": str(self.staff("officer").id),
+            "deadline": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
+        }
+
+    def new_problem(self) -> str:
+        response = self.api.post("/api/v1/problems", self.staff("legal"), json=self.problem_body())
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    @cached_property
+    def problem_id(self) -> str:
+        return self.new_problem()
+
+    @cached_property
+    def open_problem_id(self) -> str:
+        return self.new_problem()
+
+    @cached_property
+    def submitted_problem_id(self) -> str:
+        """A problem whose rectification the responsible officer has submitted."""
+        problem_id = self.new_problem()
+        response = self.api.post(
+            f"/api/v1/problems/{problem_id}/rectification",
+            self.staff("officer"),
+            json={"note": "已补正笔录"},
+        )
+        assert response.status_code == 200, response.get_json()
+        return problem_id
+
+    def entry_body(self) -> dict[str, Any]:
+        return {
+            "name": "李四",
+            "reason": "传唤询问",
+            "room": "询问室2",
+            "case_id": self.case_id,
+            "purpose": "questioning",
+        }
+
+    def new_entry(self) -> str:
+        response = self.api.post(
+            "/api/v1/handling-area/entries", self.staff("officer"), json=self.entry_body()
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    @cached_property
+    def entry_id(self) -> str:
+        return self.new_entry()
+
+    @cached_property
+    def open_entry_id(self) -> str:
+        return self.new_entry()
+
     def etag(self) -> str:
         return self.api.etag(self.case_id, self.staff("officer"))
 
@@ -377,6 +498,16 @@ class Site:
             "disposal_pending_evidence_id",
             "warning_id",
             "resolvable_warning_id",
+            "bulletin_id",
+            "assessment_id",
+            "key_incident",
+            "unmarked_incident_id",
+            "inspection_id",
+            "problem_id",
+            "open_problem_id",
+            "submitted_problem_id",
+            "entry_id",
+            "open_entry_id",
         ):
             getattr(self, name)
         return self
@@ -409,7 +540,7 @@ class Access:
     fresh_session: bool = False
     public: bool = False
     own_path: Callable[[Site], dict[str, str]] | None = None
-    query: str = ""
+    query: str | Callable[[Site], str] = ""
     data: Callable[[Site], bytes] | None = None
 
     def foreign(self, site: Site) -> dict[str, Any] | None:
@@ -689,6 +820,96 @@ ACCESS: dict[str, Access] = {
         },
     ),
     "supervision.case_supervision": Access("object", READERS),
+    # Statistics, bulletins and assessments (case-management centres, leaders, legal officers)
+    "stats.get_stats": Access(
+        "reference",
+        SUPERVISORS,
+        positive="a1.manager",
+        query=lambda s: f"?unit_id={s.unit_id}&from=2026-11-16&to=2026-11-22",
+    ),
+    "stats.create_bulletin": Access(
+        "reference", SUPERVISORS, positive="a1.manager", status=201, body=lambda s: s.bulletin()
+    ),
+    "stats.get_bulletin": Access("object", SUPERVISORS, positive="a1.manager"),
+    "stats.get_bulletin_pdf": Access("object", SUPERVISORS, positive="a1.manager"),
+    "stats.list_unit_bulletins": Access("object", SUPERVISORS, positive="a1.manager"),
+    "stats.create_assessment": Access(
+        "reference",
+        SUPERVISORS,
+        positive="a1.manager",
+        status=201,
+        body=lambda s: s.assessment(),
+    ),
+    "stats.get_assessment": Access("object", SUPERVISORS, positive="a1.manager"),
+    "stats.get_assessment_pdf": Access("object", SUPERVISORS, positive="a1.manager"),
+    # Inspection (巡查), rectification (整改) and the case-handling area (办案区)
+    "inspection.mark_key_incident": Access(
+        "object",
+        DECIDERS,
+        positive="a1.legal",
+        status=201,
+        body=lambda s: {"reason": "涉未成年人"},
+        own_path=lambda s: {"incident_id": s.unmarked_incident_id},
+    ),
+    "inspection.list_key_incidents": Access(
+        "list",
+        SUPERVISORS,
+        positive="a1.legal",
+        listed=(("", lambda s: {s.key_incident["id"]}),),
+    ),
+    "inspection.inspect_case": Access(
+        "object",
+        DECIDERS,
+        positive="a1.legal",
+        status=201,
+        body=lambda s: {"result": "problems_found", "note": "笔录不规范"},
+    ),
+    "inspection.inspect_incident": Access(
+        "object", DECIDERS, positive="a1.legal", status=201, body=lambda s: {"result": "ok"}
+    ),
+    "inspection.list_inspections": Access(
+        "list", SUPERVISORS, positive="a1.legal", listed=(("", lambda s: {s.inspection_id}),)
+    ),
+    "inspection.list_categories": Access("caller", READERS),
+    "inspection.file_problem": Access(
+        "reference",
+        DECIDERS,
+        positive="a1.legal",
+        status=201,
+        body=lambda s: s.problem_body(),
+    ),
+    "inspection.list_problems": Access("list", READERS, listed=(("", lambda s: {s.problem_id}),)),
+    "inspection.problem_report": Access(
+        "reference",
+        SUPERVISORS,
+        positive="a1.legal",
+        query=lambda s: f"?unit_id={s.unit_id}&from=2026-11-01&to=2026-11-30",
+    ),
+    "inspection.get_problem": Access("object", READERS),
+    "inspection.submit_rectification": Access(
+        "object",
+        OFFICER,
+        body=lambda s: {"note": "已补正"},
+        own_path=lambda s: {"problem_id": s.open_problem_id},
+    ),
+    "inspection.review_rectification": Access(
+        "object",
+        DECIDERS,
+        positive="a1.legal",
+        body=lambda s: {"decision": "accept"},
+        own_path=lambda s: {"problem_id": s.submitted_problem_id},
+    ),
+    "inspection.create_entry": Access(
+        "reference", OFFICER, status=201, body=lambda s: s.entry_body()
+    ),
+    "inspection.list_entries": Access("list", READERS, listed=(("", lambda s: {s.entry_id}),)),
+    "inspection.get_entry": Access("object", READERS),
+    "inspection.record_exit": Access(
+        "object",
+        OFFICER,
+        body=lambda s: {},
+        own_path=lambda s: {"entry_id": s.open_entry_id},
+    ),
 }
 
 
@@ -775,7 +996,8 @@ def send(
         kwargs["data"] = access.data(site)
     if path is None and not foreign and access.own_path is not None:
         path = access.own_path(site)
-    url = path_for(app, op, site, path) + access.query
+    query = access.query(site) if callable(access.query) else access.query
+    url = path_for(app, op, site, path) + query
     return api.request(op.method, url, user, headers=all_headers, **kwargs)
 
 
@@ -840,6 +1062,12 @@ def org_state(app: Flask, org: Org) -> dict[str, list[Any]]:
             ),
             "case_facts": tables["case_facts"].c.case_id.in_(cases),
             "warnings": tables["warnings"].c.case_id.in_(cases),
+            "bulletins": tables["bulletins"].c.unit_id.in_(units),
+            "assessments": tables["assessments"].c.unit_id.in_(units),
+            "problems": tables["problems"].c.unit_id.in_(units),
+            "inspections": tables["inspections"].c.unit_id.in_(units),
+            "key_incidents": tables["key_incidents"].c.unit_id.in_(units),
+            "handling_area_entries": tables["handling_area_entries"].c.unit_id.in_(units),
             "evidence_disposals": tables["evidence_disposals"].c.evidence_id.in_(
                 sa.select(tables["evidence"].c.id).where(tables["evidence"].c.case_id.in_(cases))
             ),
@@ -1103,6 +1331,8 @@ def test_policy_in_the_table(app: Flask) -> None:
             "devices.enroll",
             "evidence.add_custody",
             "supervision.acknowledge_warning",  # the centre acknowledges what reaches it
+            "stats.create_bulletin",  # and publishes bulletins and assessments
+            "stats.create_assessment",
         )
         if (
             "manager" in access.roles
