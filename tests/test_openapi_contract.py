@@ -73,13 +73,19 @@ CONFIG = {
                 "GET /api/v1/approvals",
                 "GET /api/v1/warnings",
                 "GET /api/v1/feed",
+                "GET /api/v1/key-incidents",
+                "GET /api/v1/inspections",
+                "GET /api/v1/problems",
+                "GET /api/v1/handling-area/entries",
             ],
             "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "400"]}},
         },
         {
             # Which tier a unit may hold depends on its parent's tier; which kinds a
             # case type has and which person a kind is about are the templates', which
-            # facts exist and what data each carries the rule pack's (422);
+            # facts exist and what data each carries the rule pack's; a problem's
+            # responsible officer and deadline, a periods' order and end (a week or month
+            # not yet over) are checked against the data (422);
             # a custody event needs the fields of its kind, a disposal decision a
             # pending request (422).
             "include-name": [
@@ -88,6 +94,15 @@ CONFIG = {
                 "POST /api/v1/evidence/{evidence_id}/custody",
                 "POST /api/v1/evidence/{evidence_id}/disposal/decision",
                 "POST /api/v1/cases/{case_id}/facts",
+                "POST /api/v1/problems",
+                "GET /api/v1/problems/report",
+                "POST /api/v1/problems/{problem_id}/rectification",
+                "POST /api/v1/problems/{problem_id}/review",
+                "POST /api/v1/handling-area/entries",
+                "POST /api/v1/handling-area/entries/{entry_id}/exit",
+                "GET /api/v1/stats",
+                "POST /api/v1/bulletins",
+                "POST /api/v1/assessments",
             ],
             "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "422"]}},
         },
