@@ -16,6 +16,8 @@ from reportlab.graphics.barcode import qrencoder
 from backend.documents import pdf
 from backend.documents.pdf import FontMissing, PrintBlock, PrintDocument, PrintSignature
 
+pytestmark = pytest.mark.one_backend  # no database involved
+
 SIGNATURE_INK = (0, 40, 230)
 FINGERPRINT_INK = (230, 0, 0)
 CONTENT_HASH = hashlib.sha256("询问笔录的冻结内容".encode()).hexdigest()

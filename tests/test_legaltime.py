@@ -10,6 +10,8 @@ from backend.supervision.legaltime import Counting, Unit, add_months, is_working
 
 from support_supervision import local
 
+pytestmark = pytest.mark.one_backend  # no database involved
+
 
 def test_days_start_the_next_day_and_end_at_the_close_of_the_last():
     assert period_end(local("2026-03-02 23:50"), 3, Unit.DAYS) == local("2026-03-06 00:00")
