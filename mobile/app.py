@@ -10,6 +10,7 @@ Screens call the app state only; they never touch the network.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ REFRESH_DELAY = 0.3
 IDLE_CHECK_SECONDS = 5
 DEFAULT_IDLE_LOCK_MINUTES = 10
 IDLE_LOCK_SETTING = "ui.idle_lock_minutes"
+READY_FILE = "FIELDCASE_READY_FILE"
+"""Environment: a file the app writes once its first screen is on the window (the
+wall-clock time and the screen's name), for measuring the cold start."""
 
 
 class FieldcaseApp(App):
@@ -80,6 +84,15 @@ class FieldcaseApp(App):
         self.show("home" if self.state.signed_in else "signin")
         self._refresh_now()
         return self.manager
+
+    def on_start(self) -> None:
+        if os.environ.get(READY_FILE):
+            Window.bind(on_flip=self._first_frame_shown)
+
+    def _first_frame_shown(self, *_args: object) -> None:
+        Window.unbind(on_flip=self._first_frame_shown)
+        screen = self.manager.current if self.manager is not None else ""
+        Path(os.environ[READY_FILE]).write_text(f"{time.time():.6f} {screen}\n")
 
     def on_stop(self) -> None:
         if self.state is not None:

@@ -7,6 +7,7 @@ comes from the local cache, merged with what is still in the outbox.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from mobile.services.forms import FieldSpec, FormErrors
 from mobile.services.outbox import HASH_BLOCK, Outbox, OutboxItem
 from mobile.services.store import LocalStore
 from mobile.services.sync import (
+    KNOWN_USERS,
     SERVER_URL,
     USER,
     USERNAME,
@@ -30,6 +32,7 @@ from mobile.services.sync import (
     SyncWorker,
     default_client_factory,
 )
+from shared.templates import fill
 
 LANGUAGE = "language"
 LANGUAGES = ("zh_CN", "en")
@@ -254,6 +257,189 @@ class AppState:
             )
         except BaseException:
             copy.unlink(missing_ok=True)
+            raise
+        return self._queued(item)
+
+    # Transcripts and signatures
+
+    def document_catalogue(self) -> dict[str, Any] | None:
+        """The cached document catalogue (kinds, templates, question banks)."""
+        return self.store.cached_templates()
+
+    def transcript_kinds(self, case_id: str) -> list[dict[str, Any]]:
+        """The document kinds with a template for the case's type (cached catalogue)."""
+        case = self._known_case(case_id) or {}
+        catalogue = self.document_catalogue() or {"kinds": []}
+        return [k for k in catalogue["kinds"] if case.get("case_type") in k["case_types"]]
+
+    def start_transcript(self, case_id: str, kind: str, person_id: str | None) -> dict[str, Any]:
+        """A new transcript to fill: its template (header fields, question bank, sections)
+        and signers, from the cached catalogue; kept as a draft until saved."""
+        case = self._known_case(case_id)
+        if case is None:
+            raise FormErrors({"case_id": ["Unknown case."]})
+        catalogue = self.document_catalogue()
+        if catalogue is None:
+            raise FormErrors({"kind": ["The document templates are not on this device yet."]})
+        template = next(
+            (
+                t
+                for t in catalogue["templates"]
+                if t["case_type"] == case["case_type"] and t["kind"] == kind
+            ),
+            None,
+        )
+        spec = next((k for k in catalogue["kinds"] if k["id"] == kind), None)
+        if template is None or spec is None:
+            raise FormErrors({"kind": ["No template for this kind of document in this case."]})
+        person = next((p for p in self.case_persons(case_id) if p["id"] == person_id), None)
+        if spec["person"] and person is None:
+            raise FormErrors({"person_id": ["Choose the person the document is about."]})
+        user = self.user or {}
+        facts = {
+            "case.number": case.get("number", ""),
+            "officer.name": user.get("display_name", ""),
+            "unit.name": (user.get("unit") or {}).get("name", ""),
+            "person.name": (person or {}).get("name", ""),
+        }
+        transcript = {
+            "key": f"transcript:{uuid.uuid4()}",
+            "case_id": case_id,
+            "kind": kind,
+            "person_id": person_id,
+            "title": template["title"],
+            "body": spec["body"],
+            "signers": list(spec["signatures"]),
+            "signer_labels": spec["signer_labels"],
+            "header": [f for f in template["header"] if not f["source"]],
+            "rights_notice": spec["rights_notice"],
+            "questions": [
+                {**q, "text": fill(q["label"]["zh"], facts)} for q in template["questions"]
+            ],
+            "sections": [s for s in template["sections"] if not s["locked"]],
+            "item_id": None,
+        }
+        self.store.save_draft(transcript["key"], transcript, _now().isoformat())
+        return transcript
+
+    def case_persons(self, case_id: str) -> list[dict[str, Any]]:
+        """The case's persons: cached ones, then those still in the outbox."""
+        persons = list((self.store.cached_case(case_id) or {}).get("persons", []))
+        known = {p["id"] for p in persons}
+        for item in self.outbox.all():
+            ours = item.kind == "person" and item.payload.get("case_id") == case_id
+            if ours and item.payload["person_id"] not in known:
+                persons.append({**item.payload, "id": item.payload["person_id"]})
+        return persons
+
+    def known_officers(self) -> list[dict[str, Any]]:
+        """Officers who have signed in on this device (they co-sign as second officer)."""
+        known = json.loads(self.store.get_setting(KNOWN_USERS) or "{}")
+        return [u for u in known.values() if "officer" in (u.get("roles") or [])]
+
+    def transcript(self, key: str) -> dict[str, Any] | None:
+        return self.store.draft(key)
+
+    def save_transcript(
+        self,
+        key: str,
+        *,
+        header: dict[str, str] | None = None,
+        sections: dict[str, str] | None = None,
+        qa: list[dict[str, str]] | None = None,
+        rights_answer: str | None = None,
+    ) -> OutboxItem:
+        """Queue the transcript ``key`` as written (created on the server from its
+        template, filled, finalised). Saved again before it left the device, the queued
+        item changes; signatures taken before then no longer match and conflict."""
+        transcript = self.store.draft(key)
+        if transcript is None:
+            raise FormErrors({"key": ["No such transcript."]})
+        changes: dict[str, Any] = {"header": {k: v for k, v in (header or {}).items() if v}}
+        missing = [f["key"] for f in transcript["header"] if f["required"]]
+        missing = [key for key in missing if not changes["header"].get(key, "").strip()]
+        if missing:
+            raise FormErrors({"header": {key: ["Required"] for key in missing}})
+        if transcript["body"] == "sections":
+            changes["sections"] = dict(sections or {})
+            empty = [k for k, text in changes["sections"].items() if not text.strip()]
+            if empty:
+                raise FormErrors({"sections": {k: ["Required"] for k in empty}})
+        elif transcript["body"] == "qa":
+            changes["qa"] = [dict(entry) for entry in qa or []]
+            if not changes["qa"] or any(not e["answer"].strip() for e in changes["qa"]):
+                raise FormErrors({"qa": ["Every question needs an answer."]})
+            if transcript["rights_notice"]:
+                if not (rights_answer or "").strip():
+                    raise FormErrors({"rights_answer": ["Required"]})
+                changes["rights_answer"] = rights_answer
+        payload = {
+            "case_id": transcript["case_id"],
+            "kind": transcript["kind"],
+            "person_id": transcript["person_id"],
+            "changes": changes,
+        }
+        if transcript["item_id"] and self.outbox.get(transcript["item_id"]) is not None:
+            item = self.outbox.replace_waiting(transcript["item_id"], payload)
+        else:
+            case = self._known_case(transcript["case_id"]) or {}
+            item = self.outbox.enqueue(
+                "transcript",
+                payload,
+                title=f"{case.get('title') or case.get('number', '')} · {transcript['title']}",
+                depends_on=self._last_open_item_of(transcript["case_id"]),
+            )
+            transcript["item_id"] = item.id
+            self.store.save_draft(key, transcript, _now().isoformat())
+        return self._queued(item)
+
+    def sign(
+        self,
+        transcript_item_id: str,
+        signer_role: str,
+        signer_name: str,
+        strokes: list[list[list[float]]],
+        image_png: bytes,
+        *,
+        signer_user_id: str | None = None,
+        signer_id_number: str | None = None,
+        fingerprint: str | Path | None = None,
+    ) -> OutboxItem:
+        """Queue a signature of the transcript (sent once it is finalised): the strokes,
+        their PNG and a fingerprint photo; it covers what the transcript shows now."""
+        transcript = self.outbox.get(transcript_item_id)
+        if transcript is None or transcript.kind != "transcript":
+            raise FormErrors({"transcript": ["No such transcript."]})
+        if not strokes:
+            raise FormErrors({"strokes": ["Sign in the box first."]})
+        copy = None
+        if fingerprint is not None:
+            source = Path(fingerprint)
+            copy = self.files_dir / f"{uuid.uuid4().hex}{source.suffix.lower()}"
+            copy_with_hash(source, copy)
+        payload = {
+            "case_id": transcript.payload["case_id"],
+            "document_id": transcript.payload["document_id"],
+            "signer_role": signer_role,
+            "signer_name": signer_name,
+            "signer_user_id": signer_user_id,
+            "signer_id_number": signer_id_number,
+            "strokes": [[[round(v) for v in point] for point in s] for s in strokes],
+            "image_png": base64.b64encode(image_png).decode("ascii"),
+            "signed_at": datetime.now(UTC).isoformat(),
+            "shown": transcript.payload["changes"],
+        }
+        try:
+            item = self.outbox.enqueue(
+                "signature",
+                payload,
+                title=f"{transcript.title} · {signer_name}",
+                files=[str(copy)] if copy else [],
+                depends_on=transcript_item_id,
+            )
+        except BaseException:
+            if copy is not None:
+                copy.unlink(missing_ok=True)
             raise
         return self._queued(item)
 

@@ -237,33 +237,77 @@ def test_idle_lock_keeps_the_outbox(gui: Driver, world: Org) -> None:
     settings.ids.idle.text = "10"
 
 
-def test_signature_pad_keeps_strokes_and_renders_png(gui: Driver, shared: dict) -> None:
+def draw_signature(gui: Driver, pad: Any, points: int = 30) -> None:
+    """A stroke drawn with real touches, 8 px apart, from (30, 60) in the pad."""
     from kivy.tests.common import UnitTestTouch
-    from PIL import Image
 
-    gui.app.show("transcript", case_id=shared["case_id"])
-    screen = gui.screen("transcript")
-    pad = screen.ids.pad
-    gui.tap(screen.ids.accept)
-    assert screen.message, "an empty pad is not a signature"
     left, bottom = pad.to_window(pad.x, pad.y)
     touch = UnitTestTouch(left + 30, bottom + 60)
     touch.touch_down()
-    for step in range(1, 30):
+    for step in range(1, points):
         gui.pump(0.01)
         touch.touch_move(left + 30 + step * 8, bottom + 60 + (step % 5) * 15)
     touch.touch_up()
     gui.pump(0.1)
+
+
+def test_officers_and_the_person_sign_a_transcript_that_arrives_signed(
+    gui: Driver, world: Org, api: Api, shared: dict, tmp_path: Path
+) -> None:
+    """The second officer has signed in on this device before; the officer fills an
+    inquiry record of a witness from the question bank, the witness signs (with a
+    fingerprint photo), then both officers; the server holds it signed."""
+    from PIL import Image
+
+    officer, second = world.user("a1.officer"), world.user("a1.officer2")
+    sign_out(gui)
+    sign_in(gui, second.username)
+    sign_out(gui)
+    sign_in(gui, officer.username)
+    case = api.case(officer)
+    added = api.post(
+        f"/api/v1/cases/{case['id']}/persons", officer, json={"role": "witness", "name": "李强"}
+    )
+    assert added.status_code == 201, added.get_json()
+    shared["transcript_case_id"] = case["id"]
+    gui.app.state.worker.refresh_now()
+    gui.wait_for(
+        lambda: gui.app.state.case_persons(case["id"]) and gui.app.state.document_catalogue(),
+        what="the case's person and the document templates in the cache",
+    )
+
+    gui.app.show("transcript", case_id=case["id"])
+    screen = gui.screen("transcript")
+    screen.ids.person.text = next(v for v in screen.person_values if v.startswith("李强"))
+    assert screen.transcript["kind"] == "inquiry_record"
+    assert screen.transcript["person_id"] == added.get_json()["id"]
+    gui.pump(0.3)
+    assert screen.signers == ["party", "officer", "second_officer"]
+    inputs = screen._inputs
+    gui.type_into(inputs["header:started_at"][2], "2026-03-02 09:00")
+    gui.type_into(inputs["header:ended_at"][2], "2026-03-02 09:40")
+    gui.type_into(inputs["rights_answer:"][2], "听清楚了。")
+    question = next(key for key in inputs if key.startswith("qa:"))
+    gui.type_into(inputs[question][2], "我看见两人在夜市互殴。")
+
+    pad = screen.ids.pad
+    gui.tap(screen.ids.accept)
+    assert screen.message, "an empty pad is not a signature"
+    draw_signature(gui, pad)
     assert len(pad.strokes) == 1 and len(pad.strokes[0]) == 30
     xs = [point[0] for point in pad.strokes[0]]
     times = [point[2] for point in pad.strokes[0]]
     assert xs[0] == 30 and xs[-1] == 30 + 29 * 8, "points are in the pad's own coordinates"
     assert times == sorted(times) and times[-1] > times[0]
-
+    fingerprint = tmp_path / "thumb.png"
+    Image.new("L", (32, 40), color=90).save(fingerprint)
+    screen._fingerprint_taken(str(fingerprint))
     gui.tap(screen.ids.accept)
+
     signature = screen.signatures[0]
-    assert signature["signer_role"] == "party"
-    assert signature["strokes"] == [list(p) for p in pad.strokes] or signature["strokes"]
+    assert signature["signer_role"] == "party" and signature["signer_name"] == "李强"
+    assert signature["fingerprint"] == str(fingerprint)
+    assert len(signature["strokes"]) == 1
     image = Image.open(signature["image"]).convert("L")
     assert image.size == (int(pad.width), int(pad.height))
     dark = [
@@ -277,6 +321,23 @@ def test_signature_pad_keeps_strokes_and_renders_png(gui: Driver, shared: dict) 
     # PNG rows run top-down: the stroke at y 60..120 from the bottom is in the lower half.
     assert min(y for _x, y in dark) > image.height - 130
     assert pad.strokes == [], "the pad is cleared for the next signer"
+    assert inputs[question][2].disabled, "the text signed is fixed"
+
+    draw_signature(gui, pad)
+    gui.tap(screen.ids.accept)
+    assert screen.second_officer_turn and screen.colleague_text
+    draw_signature(gui, pad)
+    gui.tap(screen.ids.accept)
+    assert [s["signer_role"] for s in screen.signatures] == ["party", "officer", "second_officer"]
+    assert screen.signatures[2]["signer_user_id"] == str(second.id)
+    gui.tap(screen.ids.save)
+    assert gui.current != "transcript", screen.message
+    kinds = [i.kind for i in gui.app.state.outbox_items()]
+    assert kinds == ["transcript", "signature", "signature", "signature"]
+    gui.wait_for(lambda: delivered(gui), timeout=90, what="the transcript to arrive signed")
+
+    documents = api.get(f"/api/v1/cases/{case['id']}/documents", officer).get_json()
+    assert [(d["kind"], d["status"]) for d in documents] == [("inquiry_record", "signed")]
 
 
 SCREENS = ("home", "report", "case", "evidence", "transcript", "warnings", "settings")
@@ -295,7 +356,8 @@ def test_screenshots_of_every_screen(gui: Driver, world: Org, shared: dict) -> N
     for language in LANGUAGES:
         gui.app.set_language(language)
         for name in SCREENS:
-            gui.app.show(name, **({"case_id": shared["case_id"]} if name in ON_A_CASE else {}))
+            case_id = shared["transcript_case_id" if name == "transcript" else "case_id"]
+            gui.app.show(name, **({"case_id": case_id} if name in ON_A_CASE else {}))
             if name == "transcript":
                 pad = gui.screen("transcript").ids.pad
                 pad.strokes = [[[60 + i * 8, 70 + (i % 9) * 10, i * 20] for i in range(40)]]

@@ -20,9 +20,10 @@ FALSE_WORDS = frozenset({"false", "no", "n", "0", "否", "不"})
 
 
 class FormErrors(ValueError):
-    """The values do not fill the form; ``errors`` maps field names to messages."""
+    """The values do not fill the form; ``errors`` maps field names to messages (or, for
+    a group of fields, to a mapping of its field names to messages)."""
 
-    def __init__(self, errors: dict[str, list[str]]) -> None:
+    def __init__(self, errors: dict[str, Any]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{name}: {' '.join(m)}" for name, m in errors.items()))
 

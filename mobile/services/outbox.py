@@ -92,6 +92,12 @@ def _prepare_evidence(payload: dict[str, Any], files: list[str]) -> dict[str, An
     return prepared
 
 
+def _prepare_signature(payload: dict[str, Any], files: list[str]) -> dict[str, Any]:
+    if len(files) > 1:
+        raise OutboxError("A signature carries at most one file: the fingerprint photo.")
+    return _with_ids(payload, "signature_id")
+
+
 Prepare = Callable[[dict[str, Any], list[str]], dict[str, Any]]
 
 PREPARE: dict[str, Prepare] = {
@@ -101,7 +107,8 @@ PREPARE: dict[str, Prepare] = {
     "decision": lambda payload, files: dict(payload),
     "evidence": _prepare_evidence,
     "document": lambda payload, files: _with_ids(payload, "document_id"),
-    "signature": lambda payload, files: _with_ids(payload, "signature_id"),
+    "transcript": lambda payload, files: _with_ids(payload, "document_id"),
+    "signature": _prepare_signature,
 }
 """Per kind: the payload as stored, with the client-generated ids its records need."""
 
@@ -204,6 +211,15 @@ class Outbox:
             payload=_dump(prepared),
             idempotency_key=_new_id(),
         )
+        return self._require(item_id)
+
+    def replace_waiting(self, item_id: str, payload: dict[str, Any]) -> OutboxItem:
+        """Change what a waiting item will send (a transcript edited again before it
+        left the device); its ids stay."""
+        item = self._require(item_id)
+        kept = {name: item.payload[name] for name in ID_FIELDS if name in item.payload}
+        prepared = PREPARE[item.kind]({**payload, **kept}, item.files)
+        self._change(item_id, frozenset({"waiting"}), payload=_dump(prepared))
         return self._require(item_id)
 
     def discard(self, item_id: str) -> None:

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CASES_LIST = "cases"
 CASE_DETAIL = "case"
 APPROVALS = "approvals"
+TEMPLATES = "templates"
 
 
 def _dump(value: Any) -> str:
@@ -162,6 +163,13 @@ class LocalStore:
 
     def cached_approvals(self) -> list[dict[str, Any]]:
         return self._get(APPROVALS, "") or []
+
+    def cache_templates(self, catalogue: dict[str, Any]) -> None:
+        """Keep the document catalogue (kinds, templates, question banks)."""
+        self._put(TEMPLATES, "", catalogue)
+
+    def cached_templates(self) -> dict[str, Any] | None:
+        return self._get(TEMPLATES, "")
 
     # Drafts (forms being filled in, not yet saved to the outbox)
 

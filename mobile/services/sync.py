@@ -21,6 +21,7 @@ its requests the item's Idempotency-Key.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import random
@@ -28,6 +29,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import requests
@@ -51,6 +54,7 @@ from shared.client import (
     UploadProgress,
     upload_id_of,
 )
+from shared.templates import RIGHTS_NOTICE_ID, content_sha256
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,7 @@ EventKind = Literal[
 SERVER_URL = "server_url"
 USERNAME = "auth.username"
 USER = "auth.user"
+KNOWN_USERS = "device.users"
 ACCESS_TOKEN = "auth.access_token"
 REFRESH_TOKEN = "auth.refresh_token"
 IN_FLIGHT_SLUG = "idempotency-in-flight"
@@ -186,6 +191,119 @@ def _deliver_document(job: Delivery) -> dict[str, Any]:
     return {"document": document, "etag": etag}
 
 
+class ContentChanged(ConflictError):
+    """The document on the server no longer holds what the officer wrote or the signer saw."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(409, {"title": "Content changed", "status": 409, "detail": detail})
+
+
+def _own_qa(content: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in content.get("qa", []) if e.get("id") != RIGHTS_NOTICE_ID]
+
+
+def shows(content: dict[str, Any], written: dict[str, Any]) -> bool:
+    """Whether document ``content`` holds what was ``written`` on the device: header
+    values, section texts by key, the questions and answers after the rights notice
+    (whose text the server writes) and the answer to it, the items."""
+    header = content.get("header", {})
+    if any(header.get(key) != value for key, value in written.get("header", {}).items()):
+        return False
+    sections = {s["key"]: s["text"] for s in content.get("sections", [])}
+    if any(sections.get(key) != text for key, text in written.get("sections", {}).items()):
+        return False
+    if "qa" in written:
+        pairs = [(e["question"], e["answer"]) for e in _own_qa(content)]
+        if pairs != [(e["question"], e["answer"]) for e in written["qa"]]:
+            return False
+    if "rights_answer" in written:
+        notice = [e for e in content.get("qa", []) if e.get("id") == RIGHTS_NOTICE_ID]
+        if [e["answer"] for e in notice] != [written["rights_answer"]]:
+            return False
+    if "items" in written and content.get("items") != written["items"]:
+        return False
+    return "title" not in written or content.get("title") == written["title"]
+
+
+def document_changes(content: dict[str, Any], written: dict[str, Any]) -> dict[str, Any]:
+    """The edit that makes a draft with ``content`` hold what was ``written``."""
+    changes = {
+        key: written[key] for key in ("title", "header", "sections", "items") if key in written
+    }
+    if "qa" in written:
+        notice = [
+            {**e, "answer": written.get("rights_answer", e["answer"])}
+            for e in content.get("qa", [])
+            if e.get("id") == RIGHTS_NOTICE_ID
+        ]
+        changes["qa"] = notice + [dict(e) for e in written["qa"]]
+    return changes
+
+
+def _deliver_transcript(job: Delivery) -> dict[str, Any]:
+    """Create the document from its template (client id), write what the officer typed
+    (If-Match: the ETag of the draft as created) and finalise it."""
+    p = job.payload
+    client = job.client
+    _, etag = client.create_document(
+        p["case_id"],
+        kind=p["kind"],
+        person_id=p.get("person_id"),
+        person_is_minor=p.get("person_is_minor"),
+        needs_interpreter=p.get("needs_interpreter"),
+        document_id=p["document_id"],
+        idempotency_key=job.key,
+    )
+    written = p.get("changes") or {}
+    document, current = client.get_document(p["document_id"])
+    if document["status"] == "draft":
+        if not shows(document["content"], written):
+            try:
+                changes = document_changes(document["content"], written)
+                document, current = client.edit_document(p["document_id"], etag, changes)
+            except PreconditionFailed:
+                # Changed since it was created: fine only if that was this item's own edit.
+                document, current = client.get_document(p["document_id"])
+                if not shows(document["content"], written):
+                    raise
+        document, current = client.finalize_document(
+            p["document_id"], current, idempotency_key=job.key
+        )
+    elif not shows(document["content"], written):
+        raise ContentChanged("The document was finalised with other content than written here.")
+    return {
+        "document": document,
+        "etag": current,
+        "content_sha256": content_sha256(document["content"]),
+    }
+
+
+def _deliver_signature(job: Delivery) -> dict[str, Any]:
+    """Sign the finalised document as the signer saw it: the hash the device signs is
+    computed here from the content, which must still show what the signer was shown."""
+    p = job.payload
+    document, _ = job.client.get_document(p["document_id"])
+    if not shows(document["content"], p.get("shown") or {}):
+        raise ContentChanged("The document no longer shows what the signer saw; sign it again.")
+    fingerprint = Path(job.item.files[0]).read_bytes() if job.item.files else None
+    signature = job.client.sign_document(
+        document,
+        signer_role=p["signer_role"],
+        signer_name=p["signer_name"],
+        strokes=p["strokes"],
+        image_png=base64.b64decode(p["image_png"]),
+        signed_at=datetime.fromisoformat(p["signed_at"]),
+        device_id=job.client.device_id or job.device.device_id,
+        private_key=job.device.private_key,
+        signer_user_id=p.get("signer_user_id"),
+        signer_id_number=p.get("signer_id_number"),
+        fingerprint=fingerprint,
+        signature_id=p["signature_id"],
+        idempotency_key=job.key,
+    )
+    return {"signature": signature, "content_sha256": content_sha256(document["content"])}
+
+
 def _upload(job: Delivery) -> str:
     """Upload the item's file with tus, resuming from the stored URL; the finished URL."""
     item = job.item
@@ -245,6 +363,8 @@ HANDLERS: dict[str, Handler] = {
     "decision": _deliver_decision,
     "evidence": _deliver_evidence,
     "document": _deliver_document,
+    "transcript": _deliver_transcript,
+    "signature": _deliver_signature,
 }
 """How each kind of outbox item is delivered; a new kind is one entry here and in
 ``outbox.PREPARE``."""
@@ -264,6 +384,14 @@ def _incident_state(client: FieldcaseClient, item: OutboxItem) -> dict[str, Any]
     return {"incident": client.get_incident(item.payload["incident_id"])}
 
 
+def _document_state(client: FieldcaseClient, item: OutboxItem) -> dict[str, Any]:
+    try:
+        document, etag = client.get_document(item.payload["document_id"])
+    except NotFoundError:
+        return _case_state(client, item)
+    return {"document": document, "etag": etag}
+
+
 ServerState = Callable[[FieldcaseClient, OutboxItem], dict[str, Any]]
 
 CONFLICT_STATE: dict[str, ServerState] = {
@@ -273,6 +401,8 @@ CONFLICT_STATE: dict[str, ServerState] = {
     "decision": _approval_state,
     "evidence": _case_state,
     "document": _case_state,
+    "transcript": _document_state,
+    "signature": _document_state,
 }
 """What the officer is shown of the server's current state when an item conflicts."""
 
@@ -349,6 +479,7 @@ class SyncWorker:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures = 0
+        self._delivered = 0
         self._incomplete: dict[str, int] = {}
         self._refresh_due = True
         self._next_refresh = 0.0
@@ -455,6 +586,7 @@ class SyncWorker:
             client = self._client
         if client is None:
             return self.refresh_interval
+        delivered_before = self._delivered
         try:
             delivered = self._drain(client)
             if delivered or self._refresh_due or time.monotonic() >= self._next_refresh:
@@ -468,6 +600,11 @@ class SyncWorker:
             if not _is_transient(error):
                 log.exception("the sync round failed")
                 self.outbox.recover()
+            if self._delivered > delivered_before:
+                # Items got through this round: a flaky network, not a dead one. Back off
+                # from the start again rather than ever longer.
+                self._failures = 1
+                return self._backoff()
             self._set_online(False, str(error))
             self._failures += 1
             return self._backoff()
@@ -534,12 +671,22 @@ class SyncWorker:
                 self._client = client
                 self.store.set_setting(USERNAME, username)
                 self.store.set_setting(USER, json.dumps(pair["user"], ensure_ascii=False))
+                self._remember_user(pair["user"])
                 self._keep_tokens(client)
             self._refresh_due = True
             event = SyncEvent("signed_in", detail={"user": pair["user"]})
         self._emit(event.kind, None, **(event.detail or {}))
         if on_done is not None:
             on_done(event)
+
+    def _remember_user(self, user: dict[str, Any]) -> None:
+        """Keep who signed in on this device (id, username, name, roles): officers who
+        share it co-sign transcripts as the second officer while offline."""
+        known = json.loads(self.store.get_setting(KNOWN_USERS) or "{}")
+        known[user["id"]] = {
+            key: user.get(key) for key in ("id", "username", "display_name", "roles", "unit_id")
+        }
+        self.store.set_setting(KNOWN_USERS, json.dumps(known, ensure_ascii=False))
 
     def _logout(self, client: FieldcaseClient) -> None:
         try:
@@ -604,6 +751,7 @@ class SyncWorker:
             self._keep_tokens(client)
             self._set_online(True)
             self._settle(item, "done", server_state=result)
+            self._delivered += 1
 
     def _incomplete_answer(self, item: OutboxItem, error: Exception) -> bool:
         """An answer cut inside its header block parses as an answer without the cut
@@ -709,6 +857,7 @@ class SyncWorker:
             if roles & APPROVER_ROLES
             else []
         )
+        templates = dict(client.document_templates()) if "officer" in roles else None
         with self._session_lock:
             if client is not self._client:
                 return
@@ -719,6 +868,8 @@ class SyncWorker:
             for case_id in set(self.store.cached_case_ids()) - set(details):
                 self.store.forget_case(case_id)
             self.store.cache_approvals(approvals)
+            if templates is not None:
+                self.store.cache_templates(templates)
         self._emit("cache", cases=len(cases), approvals=len(approvals))
 
     def _case_detail(self, client: FieldcaseClient, case_id: str) -> dict[str, Any] | None:
