@@ -21,6 +21,8 @@ from conftest import PASSWORD, Api, Org
 from support_gui import Driver, configure_kivy, xvfb  # noqa: F401  (xvfb: a fixture)
 from support_server import serving
 
+pytestmark = pytest.mark.one_backend  # the client's windows: the server's database plays no part
+
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 TITLE = f"夜市斗殴 {uuid.uuid4().hex[:6]}"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.one_backend  # the client's windows: the server's database plays no part
+
 ROOT = Path(__file__).resolve().parent.parent
 MOBILE = ROOT / "mobile"
 LOCALE = MOBILE / "locale"
