@@ -21,7 +21,7 @@ from typing import Any
 from mobile.services import forms
 from mobile.services.device import DeviceKeys
 from mobile.services.forms import FieldSpec, FormErrors
-from mobile.services.outbox import HASH_BLOCK, Outbox, OutboxItem
+from mobile.services.outbox import HASH_BLOCK, SETTLED_BY_USER, Outbox, OutboxItem
 from mobile.services.store import LocalStore
 from mobile.services.sync import (
     KNOWN_USERS,
@@ -543,6 +543,41 @@ class AppState:
             acknowledged.append(key)
             self.store.set_setting(ACKNOWLEDGED, json.dumps(acknowledged))
 
+    def warnings(self) -> list[dict[str, Any]]:
+        """The unresolved warnings on the user's cases, newest first, as the server sent
+        them with ``text`` (the message in the app's language) and ``acknowledged``
+        (on the server, or an acknowledgement saved on this device)."""
+        acknowledging = self._acknowledging()
+        side = "en" if self.language == "en" else "zh"
+        shown = []
+        for warning in self._cached_warnings():
+            message = warning.get("message") or {}
+            text = message.get(side) or next(iter(message.values()), "") or warning["rule_id"]
+            acknowledged = warning["status"] != "open" or warning["id"] in acknowledging
+            shown.append({**warning, "text": text, "acknowledged": acknowledged})
+        return shown
+
+    def attention_count(self) -> int:
+        """The home screen's badge: warnings not yet acknowledged plus returned steps."""
+        unread = sum(1 for warning in self.warnings() if not warning["acknowledged"])
+        return unread + len(self.returned_steps())
+
+    def acknowledge_warning(self, warning_id: str) -> OutboxItem:
+        """Queue the acknowledgement of a warning (saved again only if an earlier one failed)."""
+        for item in self.outbox.all():
+            if (
+                item.kind == "acknowledgement"
+                and item.payload["warning_id"] == warning_id
+                and item.state not in SETTLED_BY_USER
+            ):
+                return item
+        warning = next((w for w in self._cached_warnings() if w["id"] == warning_id), None)
+        number = (warning or {}).get("case_number") or warning_id
+        item = self.outbox.enqueue(
+            "acknowledgement", {"warning_id": warning_id}, title=f"{number} · 确认预警"
+        )
+        return self._queued(item)
+
     def workflow_form(self, case_type: str, action: str) -> list[FieldSpec]:
         return forms.workflow_form(case_type, action)
 
@@ -621,6 +656,18 @@ class AppState:
         self.store.set_setting(SERVER_URL, url.strip().rstrip("/"))
 
     # Internals
+
+    def _cached_warnings(self) -> list[dict[str, Any]]:
+        user_id = (self.user or {}).get("id")
+        return self.store.cached_warnings(user_id) if user_id else []
+
+    def _acknowledging(self) -> set[str]:
+        """Warnings whose acknowledgement is saved here and not refused."""
+        return {
+            item.payload["warning_id"]
+            for item in self.outbox.all()
+            if item.kind == "acknowledgement" and item.state not in SETTLED_BY_USER
+        }
 
     def _decorated(self, case: dict[str, Any]) -> dict[str, Any]:
         due = case.get("due_at")

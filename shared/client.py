@@ -59,6 +59,7 @@ from shared.enums import (
     Role,
     SignerRole,
     UnitTier,
+    WarningStatus,
 )
 from shared.evidence import EVIDENCE_PURPOSE, evidence_fields
 from shared.templates import SIGNATURE_PURPOSE, content_sha256, signature_fields
@@ -591,6 +592,71 @@ class Verification(TypedDict):
     matches: bool
     valid: bool
     signatures: list[VerifiedSignature]
+
+
+class CaseWarning(TypedDict):
+    """An early warning (预警); ``message`` and ``rule_name`` are rendered in zh and en."""
+
+    id: str
+    rule_id: str
+    case_id: str
+    case_number: str
+    unit_id: str
+    handler_id: str
+    key: str
+    kind: str
+    severity: str
+    due_at: str | None
+    status: str
+    level: int
+    message: dict[str, str]
+    rule_name: dict[str, str]
+    unverified: Any
+    created_at: str
+    changed_at: str
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+    resolved_by: str | None
+    resolved_at: str | None
+    resolution_note: str | None
+
+
+class WarningPage(TypedDict):
+    items: list[CaseWarning]
+    next_cursor: str | None
+
+
+class FeedStep(TypedDict):
+    case_number: str
+    action: str | None
+    comment: str | None
+    seq: int
+
+
+class FeedApproval(TypedDict):
+    id: str
+    action: str
+    role: str
+    stage: int
+
+
+class FeedItem(TypedDict):
+    """A change for the caller: ``type`` is warning, step_returned or approval, and the
+    item carries the field of that name (``step`` for a returned step)."""
+
+    type: str
+    id: str
+    at: str
+    case_id: str
+    warning: NotRequired[CaseWarning]
+    step: NotRequired[FeedStep]
+    approval: NotRequired[FeedApproval]
+
+
+class FeedPage(TypedDict):
+    items: list[FeedItem]
+    next_cursor: str | None
+    more: bool
 
 
 # Errors
@@ -1518,6 +1584,43 @@ class FieldcaseClient:
         """Integrity alerts about your units' evidence, newest first (open ones by default)."""
         params = {"resolved": resolved, "limit": limit}
         return self._request("GET", "/evidence/alerts", params=params).json()
+
+    # Early warnings and the feed
+
+    def feed(self, since: str | None = None, limit: int | None = None) -> FeedPage:
+        """Changes for you since the cursor ``since`` (the ``next_cursor`` of your last
+        poll; ``None``: from the start), oldest first; ``more``: another page is ready."""
+        return self._request("GET", "/feed", params={"since": since, "limit": limit}).json()
+
+    def list_warnings(
+        self,
+        *,
+        mine: bool | None = None,
+        status: WarningStatus | str | Sequence[WarningStatus | str] | None = None,
+        case_id: UUIDLike | None = None,
+        kind: str | None = None,
+        severity: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> WarningPage:
+        """Warnings addressed to you, newest first; ``mine``: only on cases you handle."""
+        params = {
+            "mine": mine,
+            "status": [status] if isinstance(status, str) else status,
+            "case_id": case_id,
+            "kind": kind,
+            "severity": severity,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return self._request("GET", "/warnings", params=params).json()
+
+    def acknowledge_warning(
+        self, warning_id: UUIDLike, *, idempotency_key: str | None = None
+    ) -> CaseWarning:
+        """Acknowledge a warning (it stops escalating); acknowledging twice changes nothing."""
+        path = f"/warnings/{_id(warning_id)}/acknowledge"
+        return self._post(path, {}, idempotency_key).json()
 
     # Documents and signatures
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -346,15 +347,29 @@ SCREENS = ("home", "report", "case", "evidence", "transcript", "warnings", "sett
 ON_A_CASE = ("case", "evidence", "transcript")
 
 
-def test_screenshots_of_every_screen(gui: Driver, world: Org, shared: dict) -> None:
+def test_screenshots_of_every_screen(gui: Driver, world: Org, api: Api, shared: dict) -> None:
     """Every screen in both languages (the approvals screen was taken above, with an
-    approval in it), as the officer whose case it is."""
+    approval in it), as the officer whose case it is; a seizure by one officer puts a
+    warning on the warnings screen, acknowledged there at the end."""
     sign_out(gui)
     for language in LANGUAGES:
         gui.app.set_language(language)
         gui.screenshot(SCREENSHOTS / f"signin-{language}.png")
-    sign_in(gui, world.user("a1.officer").username)
+    officer = world.user("a1.officer")
+    response = api.post(
+        f"/api/v1/cases/{shared['case_id']}/facts",
+        officer,
+        json={
+            "kind": "property_seized",
+            "subject": "gui-1",
+            "started_at": datetime.now(UTC).isoformat(),
+            "data": {"officers": 1},
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    sign_in(gui, officer.username)
     gui.wait_for(lambda: gui.app.state.case(shared["case_id"]), what="the case in the cache")
+    gui.wait_for(gui.app.state.warnings, what="the warning in the cache")
     for language in LANGUAGES:
         gui.app.set_language(language)
         for name in SCREENS:
@@ -369,3 +384,12 @@ def test_screenshots_of_every_screen(gui: Driver, world: Org, shared: dict) -> N
     taken_above = ("signin", "approvals", "outbox")
     expected = {f"{n}-{lang}.png" for n in (*SCREENS, *taken_above) for lang in LANGUAGES}
     assert expected <= shots
+
+    gui.app.show("warnings")
+    entry = next(e for e in gui.screen("warnings").ids.warnings.children if not e.done)
+    gui.tap(entry.ids.acknowledge)
+    queued = [i for i in gui.app.state.outbox_items() if i.kind == "acknowledgement"]
+    assert [i.payload["warning_id"] for i in queued] == [entry.key]
+    gui.wait_for(lambda: delivered(gui), what="the acknowledgement delivered")
+    shown = {e.key: e.done for e in gui.screen("warnings").ids.warnings.children}
+    assert shown[entry.key] is True

@@ -53,7 +53,7 @@ class HomeScreen(BaseScreen):
             box.add_widget(row)
         self.ids.empty.shown = not cases
         self.ids.approvals_button.count = len(self.state.pending_approvals())
-        self.ids.warnings_button.count = len(self.state.returned_steps())
+        self.ids.warnings_button.count = self.state.attention_count()
         self.ids.outbox_button.count = self.app.waiting + self.app.failed
 
     def _open_case(self, row: Any) -> None:

@@ -109,6 +109,7 @@ PREPARE: dict[str, Prepare] = {
     "document": lambda payload, files: _with_ids(payload, "document_id"),
     "transcript": lambda payload, files: _with_ids(payload, "document_id"),
     "signature": _prepare_signature,
+    "acknowledgement": lambda payload, files: dict(payload),
 }
 """Per kind: the payload as stored, with the client-generated ids its records need."""
 

@@ -57,6 +57,8 @@ CASES_LIST = "cases"
 CASE_DETAIL = "case"
 APPROVALS = "approvals"
 TEMPLATES = "templates"
+WARNINGS = "warnings"
+FEED = "feed"
 
 
 def _dump(value: Any) -> str:
@@ -170,6 +172,28 @@ class LocalStore:
 
     def cached_templates(self) -> dict[str, Any] | None:
         return self._get(TEMPLATES, "")
+
+    def cache_warnings(
+        self, user_id: str, warnings: list[dict[str, Any]], cursor: str | None
+    ) -> None:
+        """Keep a user's unresolved warnings (open or acknowledged) with the feed cursor
+        they are current to, in one commit."""
+        rows = [(WARNINGS, user_id, _dump(warnings))]
+        if cursor is not None:
+            rows.append((FEED, user_id, _dump(cursor)))
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO cache (kind, key, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data",
+                rows,
+            )
+
+    def cached_warnings(self, user_id: str) -> list[dict[str, Any]]:
+        return self._get(WARNINGS, user_id) or []
+
+    def feed_cursor(self, user_id: str) -> str | None:
+        """Where the user's next poll of the feed starts; ``None``: from the start."""
+        return self._get(FEED, user_id)
 
     # Drafts (forms being filled in, not yet saved to the outbox)
 

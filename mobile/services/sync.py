@@ -72,6 +72,9 @@ IN_FLIGHT_SLUG = "idempotency-in-flight"
 CASE_LIST_LIMIT = 100
 APPROVER_ROLES = frozenset({"legal_officer", "leader"})
 INCOMPLETE_ANSWER_TRIES = 5
+FEED_PAGE = 100
+FEED_PAGES_PER_REFRESH = 10
+RESOLVED_SLUG = "warning-resolved"
 
 
 @dataclass(frozen=True)
@@ -354,6 +357,17 @@ def _deliver_evidence(job: Delivery) -> dict[str, Any]:
     return {"evidence": evidence}
 
 
+def _deliver_acknowledgement(job: Delivery) -> dict[str, Any]:
+    """Acknowledge a warning; one resolved meanwhile needs no acknowledging."""
+    try:
+        warning = job.client.acknowledge_warning(job.payload["warning_id"], idempotency_key=job.key)
+    except ConflictError as error:
+        if not error.type.endswith(RESOLVED_SLUG):
+            raise
+        return {"resolved": True}
+    return {"warning": warning}
+
+
 Handler = Callable[[Delivery], dict[str, Any]]
 
 HANDLERS: dict[str, Handler] = {
@@ -365,6 +379,7 @@ HANDLERS: dict[str, Handler] = {
     "document": _deliver_document,
     "transcript": _deliver_transcript,
     "signature": _deliver_signature,
+    "acknowledgement": _deliver_acknowledgement,
 }
 """How each kind of outbox item is delivered; a new kind is one entry here and in
 ``outbox.PREPARE``."""
@@ -858,6 +873,7 @@ class SyncWorker:
             else []
         )
         templates = dict(client.document_templates()) if "officer" in roles else None
+        warnings, cursor = self._poll_feed(client, user.get("id") or "")
         with self._session_lock:
             if client is not self._client:
                 return
@@ -870,7 +886,36 @@ class SyncWorker:
             self.store.cache_approvals(approvals)
             if templates is not None:
                 self.store.cache_templates(templates)
-        self._emit("cache", cases=len(cases), approvals=len(approvals))
+            self.store.cache_warnings(user.get("id") or "", warnings, cursor)
+        self._emit("cache", cases=len(cases), approvals=len(approvals), warnings=len(warnings))
+
+    def _poll_feed(
+        self, client: FieldcaseClient, user_id: str
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The cached warnings with the feed's changes since the stored cursor applied
+        (newest first), and the cursor after them. Kept: the unresolved warnings on the
+        caller's cases; a long backlog is read over several refreshes."""
+        cursor = self.store.feed_cursor(user_id)
+        warnings = {w["id"]: w for w in self.store.cached_warnings(user_id)}
+        for _ in range(FEED_PAGES_PER_REFRESH):
+            if self._stopping.is_set():
+                raise Interrupted
+            page = client.feed(since=cursor, limit=FEED_PAGE)
+            for item in page["items"]:
+                warning = item.get("warning")
+                if item["type"] != "warning" or warning is None:
+                    continue
+                if warning["handler_id"] == user_id and warning["status"] != "resolved":
+                    warnings[warning["id"]] = dict(warning)
+                else:
+                    warnings.pop(warning["id"], None)
+            cursor = page["next_cursor"] or cursor
+            if not page["more"]:
+                break
+        newest_first = sorted(
+            warnings.values(), key=lambda w: (w["created_at"], w["id"]), reverse=True
+        )
+        return newest_first, cursor
 
     def _case_detail(self, client: FieldcaseClient, case_id: str) -> dict[str, Any] | None:
         """The case with its history, actions, persons, documents and evidence; ``None``
