@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from conftest import PASSWORD, Api, Org
+from conftest import PASSWORD, Api, Org, build_org
 from support_gui import Driver, configure_kivy, xvfb  # noqa: F401  (xvfb: a fixture)
 from support_server import serving
 
@@ -52,6 +52,14 @@ def gui(xvfb: str, server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         app.stop()
         EventLoop.close()
+
+
+@pytest.fixture(scope="module")
+def world(app: Flask) -> Org:
+    """An organisation of this file's own: the shared one fills up with other files' cases,
+    which would lengthen the lists the tests scroll through."""
+    with app.app_context():
+        return build_org("g" + uuid.uuid4().hex[:6])
 
 
 @pytest.fixture(scope="module")
