@@ -21,10 +21,13 @@ What it does, in one run:
 3. writes a file of random bytes (``--size-mib``) and computes its SHA-256;
 4. sends a small warm-up upload to each server, then, per round, uploads the
    file to both servers with ``tuspy`` (``--chunk-mib`` per PATCH), in
-   alternating order. While an upload runs, the resident memory (RSS) of the
-   server's process tree (gunicorn master and workers; node) is sampled every
-   50 ms; growth = peak - median of the samples in the second before the upload.
-   Fieldcase's recorded SHA-256 (``HEAD``) must equal the file's; every upload is
+   alternating order, each after waiting (up to ``--wait-quiet`` seconds) for
+   other work on the machine to stop. While an upload runs, the resident memory
+   (RSS) of the server's process tree (gunicorn master and workers; node) is
+   sampled every 50 ms; growth = peak - median of the samples in the second
+   before the upload. The CPU time of the server, of its PostgreSQL sessions and
+   of this process (the client) is measured too. The SHA-256 Fieldcase recorded
+   while receiving (``uploads.sha256``) must equal the file's; every upload is
    removed again (tus termination) before the next one;
 5. prints the figures per round, the medians over the rounds, the ratio
    Fieldcase / Node and whether the targets are met; ``--write-docs`` records
@@ -275,7 +278,8 @@ def install_node_server(folder: Path) -> dict[str, str]:
     }
 
 
-def start_node_server(folder: Path) -> tuple[Process, str]:
+def start_node_server(folder: Path, servers: list[Process]) -> str:
+    """Start the node server (added to ``servers`` at once, for the clean-up); its URL."""
     store = folder / "store"
     store.mkdir()
     port = free_port()
@@ -285,8 +289,9 @@ def start_node_server(folder: Path) -> tuple[Process, str]:
         dict(os.environ),
         folder / "node.log",
     )
+    servers.append(server)
     wait_http(port, "OPTIONS", NODE_PATH, lambda s: s in (200, 204), server.alive)
-    return server, f"http://127.0.0.1:{port}{NODE_PATH}"
+    return f"http://127.0.0.1:{port}{NODE_PATH}"
 
 
 @contextlib.contextmanager
@@ -379,8 +384,9 @@ def create_officer(env: dict[str, str]) -> None:
 
 
 def start_fieldcase(
-    env: dict[str, str], workers: int, threads: int, folder: Path
-) -> tuple[Process, int]:
+    env: dict[str, str], workers: int, threads: int, folder: Path, servers: list[Process]
+) -> int:
+    """Start gunicorn (added to ``servers`` at once, for the clean-up); its port."""
     conf = folder / "gunicorn_bench_conf.py"
     conf.write_text(
         "from backend.gunicorn_conf import *  # noqa: F403\naccesslog = None\nerrorlog = '-'\n"
@@ -399,12 +405,13 @@ def start_fieldcase(
         env,
         folder / "gunicorn.log",
     )
+    servers.append(server)
 
     def ready(status: int) -> bool:
         return status == 200 and len(process_tree(server.pid)) > workers
 
     wait_http(port, "GET", "/readyz", ready, server.alive)
-    return server, port
+    return port
 
 
 def sign_in(port: int) -> tuple[str, str]:
@@ -627,6 +634,7 @@ class Summary:
     fieldcase_growth: float  # median MiB
     node_growth: float
     fieldcase_growth_max: float
+    node_growth_max: float
 
     @property
     def ratio(self) -> float:
@@ -651,6 +659,7 @@ def summarise(rounds: list[dict[str, Result]]) -> Summary:
         fieldcase_growth=med("fieldcase", lambda r: r.growth_mib),
         node_growth=med("node", lambda r: r.growth_mib),
         fieldcase_growth_max=max(r["fieldcase"].growth_mib for r in rounds),
+        node_growth_max=max(r["node"].growth_mib for r in rounds),
     )
 
 
@@ -677,7 +686,7 @@ def print_summary(s: Summary) -> None:
     print(
         f"  server memory growth: Fieldcase {s.fieldcase_growth:.1f} MiB (largest "
         f"{s.fieldcase_growth_max:.1f}; target <= {MEMORY_TARGET_MIB:.0f}): "
-        f"{met(s.memory_met)}; Node {s.node_growth:.1f} MiB"
+        f"{met(s.memory_met)}; Node {s.node_growth:.1f} MiB (largest {s.node_growth_max:.1f})"
     )
 
 
@@ -745,7 +754,8 @@ def render(ctx: dict[str, Any], rounds: list[dict[str, Result]], s: Summary) -> 
         f"| Ratio Fieldcase / Node | {s.ratio:.2f} | | ≥ {RATIO_TARGET:.1f} "
         f"| **{met(s.ratio_met)}** |",
         f"| Server memory growth (MiB) | {s.fieldcase_growth:.1f} (largest "
-        f"{s.fieldcase_growth_max:.1f}) | {s.node_growth:.1f} | ≤ {MEMORY_TARGET_MIB:.0f} "
+        f"{s.fieldcase_growth_max:.1f}) | {s.node_growth:.1f} (largest {s.node_growth_max:.1f}) "
+        f"| ≤ {MEMORY_TARGET_MIB:.0f} "
         f"(Fieldcase) | **{met(s.memory_met)}** |",
     ]
     return "\n".join(_wrap(line) for line in lines) + "\n"
@@ -857,18 +867,20 @@ def run(
     node_dir.mkdir()
     log("installing " + ", ".join(f"{k}@{v}" for k, v in NODE_PACKAGES.items()) + " with npm")
     node_packages = install_node_server(node_dir)
-    node, node_url = start_node_server(node_dir)
-    servers.append(node)
+    node_url = start_node_server(node_dir, servers)
+    node = servers[-1]
     log(f"node tus server (pid {node.pid}) at {node_url}: {node_packages}")
 
     env = fieldcase_env(url, folder, size)
     log(f"migrating the {args.database} database; a unit and an officer (flask CLI)")
     flask(env, "db", "upgrade")
     create_officer(env)
-    fieldcase, port = start_fieldcase(env, args.workers, args.threads, folder)
-    servers.append(fieldcase)
+    port = start_fieldcase(env, args.workers, args.threads, folder, servers)
+    fieldcase = servers[-1]
     kind = "gthread" if args.threads > 1 else "sync"
-    worker_text = f"{args.workers} {kind} worker(s) x {args.threads} thread(s)"
+    worker_text = f"{args.workers} {kind} worker" + ("s" if args.workers > 1 else "")
+    if args.threads > 1:
+        worker_text += f" with {args.threads} threads" + (" each" if args.workers > 1 else "")
     log(f"gunicorn (pid {fieldcase.pid}) on port {port}: {worker_text}")
     token, case_id = sign_in(port)
     headers = {"Authorization": f"Bearer {token}"}
