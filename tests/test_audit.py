@@ -548,3 +548,20 @@ def test_no_step_is_kept_when_its_audit_row_cannot_be_written(
     assert_failed_closed(app, person)
     assert case_state() == before
     assert fresh_site.etag() == etag
+
+
+def test_a_long_stated_reason_is_shortened_in_the_audit_row_and_kept_by_its_domain(
+    app: Flask, api: Api, world: Org
+) -> None:
+    """A reason may be longer than the audit column (2,000 characters for a key incident)."""
+    officer, legal = world.user("a1.officer"), world.user("a1.legal")
+    incident = api.incident(officer)
+    reason = "涉及未成年人，" * 300
+    response = api.post(
+        f"/api/v1/incidents/{incident['id']}/key", legal, json={"reason": reason[:2000]}
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["reason"] == reason[:2000]
+    row = the_row(app, response)
+    assert len(row["reason"]) == 500 and reason.startswith(row["reason"][:-1])
+    assert row["reason"].endswith("…")

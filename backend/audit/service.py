@@ -33,9 +33,18 @@ class AuditTarget:
     reason: str | None = None
 
 
+REASON_WIDTH = 500
+"""The audit row's reason column; a longer stated reason is kept in full by its domain."""
+
+
 def target(object_type: str, object_id: uuid.UUID | str, reason: str | None = None) -> None:
     """Name the object the current request acted on (and why, where a reason is needed)."""
-    g.audit_target = AuditTarget(object_type, str(object_id), reason)
+    kept = (
+        reason
+        if reason is None or len(reason) <= REASON_WIDTH
+        else reason[: REASON_WIDTH - 1] + "…"
+    )
+    g.audit_target = AuditTarget(object_type, str(object_id), kept)
 
 
 def _default_target() -> AuditTarget:
