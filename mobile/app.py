@@ -210,7 +210,7 @@ class FieldcaseApp(App):
 
             gps.configure(on_location=self._on_location)
             gps.start(minTime=10_000, minDistance=10)
-        except (ImportError, NotImplementedError, ModuleNotFoundError):
+        except (ImportError, NotImplementedError):  # plyer's answer where there is no GPS
             self._location = None
 
     def _on_location(self, **fix: Any) -> None:
@@ -227,7 +227,7 @@ class FieldcaseApp(App):
                 filename=str(target),
                 on_complete=lambda path: Clock.schedule_once(lambda _dt: on_done(path)),
             )
-        except (ImportError, NotImplementedError, ModuleNotFoundError):
+        except (ImportError, NotImplementedError):  # plyer's answer where there is no camera
             return None
         return str(target)
 

@@ -42,7 +42,7 @@ class Counting(StrEnum):
 def is_working_day(day: date) -> bool:
     try:
         return chinese_calendar.is_workday(day)
-    except NotImplementedError:
+    except NotImplementedError:  # a year the calendar does not cover yet: weekends rest
         return day.weekday() < 5
 
 
