@@ -67,6 +67,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import api as api_bench  # scripts/bench/api.py: the machine-load helpers
 import psycopg
 import requests
 from psycopg import sql
@@ -142,29 +143,6 @@ def cpu_seconds(pids: Sequence[int]) -> float:
             fields = stat[stat.rindex(")") + 2 :].split()
             ticks += int(fields[11]) + int(fields[12])
     return ticks / _TICK
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine has been busy (all cores, since boot)."""
-    with open("/proc/stat") as handle:
-        parts = [int(x) for x in handle.readline().split()[1:]]
-    return (sum(parts) - parts[3] - parts[4]) / _TICK
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 0.3) -> float:
-    """Wait (up to ``max_wait`` s) until other work uses under ``threshold`` cores.
-
-    The machines this runs on are shared; returns the load last seen (cores).
-    """
-    deadline = time.monotonic() + max_wait
-    while True:
-        before, mark = machine_busy(), time.monotonic()
-        time.sleep(2)
-        load = (machine_busy() - before) / (time.monotonic() - mark)
-        if load < threshold or time.monotonic() >= deadline:
-            return load
-        log(f"machine busy with other work ({load:.2f} cores); waiting")
-        time.sleep(3)
 
 
 class MemorySampler:
@@ -506,14 +484,14 @@ def upload(target: Target, path: Path, sha256: str, chunk: int) -> Result:
         time.sleep(BASELINE_SECONDS)
         pids, sessions = process_tree(target.pid), target.database_pids()
         cpu0, db0 = cpu_seconds(pids), cpu_seconds(sessions)
-        busy0, own0 = machine_busy(), time.process_time()
+        busy0, own0 = api_bench.machine_busy(), time.process_time()
         began = time.monotonic()
         uploader = client.uploader(
             file_path=str(path), chunk_size=chunk, metadata=target.metadata, retries=0
         )
         uploader.upload()
         ended = time.monotonic()
-        busy1, own1 = machine_busy(), time.process_time()
+        busy1, own1 = api_bench.machine_busy(), time.process_time()
         cpu1, db1 = cpu_seconds(process_tree(target.pid)), cpu_seconds(sessions)
         time.sleep(2 * SAMPLE_SECONDS)
     seconds = ended - began
@@ -912,7 +890,7 @@ def run(
         results: dict[str, Result] = {}
         for name in order:
             if args.wait_quiet:
-                load = wait_for_quiet(args.wait_quiet)
+                load = api_bench.wait_for_quiet(args.wait_quiet)
                 log(f"round {number}, {name}: other work on the machine {load:.2f} cores")
             results[name] = upload(targets[name], source, sha256, chunk)
             log(f"round {number}: {result_line(results[name])}")
