@@ -49,8 +49,10 @@ def _register_api(app: Flask) -> None:
     from backend.documents.routes import blp as documents_blp
     from backend.evidence.routes import blp as evidence_blp
     from backend.health import blp as health_blp
+    from backend.identification.routes import blp as identification_blp
     from backend.inspection.routes import blp as inspection_blp
     from backend.org.routes import blp as org_blp
+    from backend.sessions.routes import blp as sessions_blp
     from backend.stats.routes import blp as stats_blp
     from backend.supervision.routes import blp as supervision_blp
     from backend.uploads.routes import blp as uploads_blp
@@ -70,6 +72,8 @@ def _register_api(app: Flask) -> None:
         supervision_blp,
         inspection_blp,
         stats_blp,
+        sessions_blp,
+        identification_blp,
     ):
         api.register_blueprint(blp)
     app.register_blueprint(health_blp)

@@ -89,9 +89,10 @@ class Blueprint(_Blueprint):
 
     The access rules that ``backend.auth.access`` attaches to a view are written
     into its OpenAPI operation: security, the 401 and 403 answers and the roles
-    allowed (``x-roles``). So are the answers any operation may give: 400 for a
-    malformed request (JSON, ``X-Device-Id``, ``Idempotency-Key``, cursor) and
-    413 for a body over the size limit.
+    allowed (``x-roles``, or ``x-participant-roles`` for the routes that take a
+    remote-session participant's token instead of a user's). So are the answers
+    any operation may give: 400 for a malformed request (JSON, ``X-Device-Id``,
+    ``Idempotency-Key``, cursor) and 413 for a body over the size limit.
     """
 
     ARGUMENTS_PARSER = ArgumentsParser()
@@ -120,4 +121,8 @@ class Blueprint(_Blueprint):
         if roles:
             responses.setdefault(403, "FORBIDDEN")
             doc["x-roles"] = sorted(roles)
+        participant_roles = access.get("participant_roles")
+        if participant_roles:
+            responses.setdefault(403, "FORBIDDEN")
+            doc["x-participant-roles"] = sorted(participant_roles)
         return doc

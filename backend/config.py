@@ -12,6 +12,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MIB = 1024 * 1024
 GIB = 1024 * MIB
+DB_POOL_RECYCLE_SECONDS = 300
 
 
 def _int(name: str, default: int) -> int:
@@ -35,7 +36,10 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(
             os.environ.get("FIELDCASE_DATABASE_URL") or default_db
         ),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Connections are replaced after DB_POOL_RECYCLE_SECONDS instead of being pinged at
+        # every check-out (a round trip per request). After a database restart, the first
+        # request on a stale connection fails and the pool then replaces all its connections.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": DB_POOL_RECYCLE_SECONDS},
         "JWT_PRIVATE_KEY": os.environ.get("FIELDCASE_JWT_PRIVATE_KEY", ""),
         "JWT_PRIVATE_KEY_FILE": os.environ.get(
             "FIELDCASE_JWT_PRIVATE_KEY_FILE", str(Path(instance_path) / "jwt-ed25519.pem")
@@ -49,6 +53,9 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "LOGIN_LOCKOUT": timedelta(minutes=_int("FIELDCASE_LOGIN_LOCKOUT_MINUTES", 10)),
         "RATE_LIMIT_LOGIN_PER_MINUTE": _int("FIELDCASE_RATE_LIMIT_LOGIN_PER_MINUTE", 30),
         "RATE_LIMIT_REFRESH_PER_MINUTE": _int("FIELDCASE_RATE_LIMIT_REFRESH_PER_MINUTE", 60),
+        "RATE_LIMIT_PARTICIPANT_JOIN_PER_MINUTE": _int(
+            "FIELDCASE_RATE_LIMIT_PARTICIPANT_JOIN_PER_MINUTE", 10
+        ),
         "MAX_CONTENT_LENGTH": _int("FIELDCASE_MAX_BODY_BYTES", 1024 * 1024),
         "IDEMPOTENCY_TTL": timedelta(days=_int("FIELDCASE_IDEMPOTENCY_DAYS", 30)),
         "IDEMPOTENCY_ABANDONED_AFTER": timedelta(

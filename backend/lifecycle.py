@@ -58,6 +58,15 @@ def _begin() -> Response | None:
     g.device_id = device
     if request.url_rule is None or _view_is_public():
         return None
+    view = _view()
+    if getattr(view, "participant", False):
+        # Imported here: the sessions service reaches the documents schemas, which import us.
+        from backend.sessions import service as sessions
+
+        g.participant = sessions.authenticate_participant(
+            _bearer_token(), after_end=view.participant_after_end
+        )
+        return None
     g.user, g.auth_session = auth.authenticate(_bearer_token())
     key = request.headers.get("Idempotency-Key")
     if request.method == "POST" and key is not None and idempotency.applies_to(_view()):

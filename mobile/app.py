@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kivy.app import App
-from kivy.clock import Clock
+from kivy.clock import Clock, ClockEvent
 from kivy.core.window import Window
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
@@ -24,6 +24,8 @@ from kivy.uix.scrollview import ScrollView
 
 from mobile import fonts, i18n, widgets
 from mobile.screens import SCREENS, load_kv_files
+from mobile.screens.witness import follow
+from mobile.services.witness import WitnessFlow, tablet_key
 from mobile.state import AppState
 
 REFRESH_DELAY = 0.3
@@ -60,6 +62,9 @@ class FieldcaseApp(App):
         self._last_activity = time.monotonic()
         self.font_path: Path | None = None
         self._location: tuple[float, float] | None = None
+        self.witness: WitnessFlow | None = None
+        self._idle_check: ClockEvent | None = None
+        self._stopped = False
 
     # Building
 
@@ -78,7 +83,7 @@ class FieldcaseApp(App):
         for name, screen_class in SCREENS.items():
             self.manager.add_widget(screen_class(name=name))
         Window.bind(on_touch_down=self._touched, on_key_down=self._touched)
-        Clock.schedule_interval(self._check_idle, IDLE_CHECK_SECONDS)
+        self._idle_check = Clock.schedule_interval(self._check_idle, IDLE_CHECK_SECONDS)
         self.state.start()
         self._start_gps()
         self.show("home" if self.state.signed_in else "signin")
@@ -95,6 +100,16 @@ class FieldcaseApp(App):
         Path(os.environ[READY_FILE]).write_text(f"{time.time():.6f} {screen}\n")
 
     def on_stop(self) -> None:
+        """Close the store; the app's clock events go with it, and sync events still on
+        their way are dropped (another app may run in this process after, as in the GUI
+        tests)."""
+        self._stopped = True
+        if self._idle_check is not None:
+            self._idle_check.cancel()
+        self._refresh.cancel()
+        if self.witness is not None:
+            self.witness.end()
+            self.witness = None
         if self.state is not None:
             self.state.close()
 
@@ -143,6 +158,8 @@ class FieldcaseApp(App):
 
     def _handle(self, event: Any) -> None:
         assert self.manager is not None
+        if self._stopped:
+            return
         if event.kind == "online":
             self.online = True
         elif event.kind == "offline":
@@ -154,11 +171,13 @@ class FieldcaseApp(App):
         elif event.kind == "sign_in_failed":
             self.screen("signin").failed(event.detail)
         elif event.kind == "auth_required" and self.manager.current != "signin":
-            self.lock()
+            self._lock_unless_witness()
         self._refresh()
 
     def _refresh_now(self, *_args: object) -> None:
         assert self.state is not None and self.manager is not None
+        if self._stopped:
+            return
         status = self.state.sync_status()
         self.online = bool(status.online)
         self.waiting = status.waiting
@@ -185,7 +204,14 @@ class FieldcaseApp(App):
     def _check_idle(self, _dt: float) -> None:
         assert self.manager is not None
         idle = time.monotonic() - self._last_activity
-        if self.manager.current != "signin" and idle > self.idle_lock_minutes() * 60:
+        if self.in_witness_mode or self.manager.current == "signin":
+            return
+        if idle > self.idle_lock_minutes() * 60:
+            self.lock()
+
+    def _lock_unless_witness(self) -> None:
+        """The officer's sign-in ended: lock, except under a witness, who goes on."""
+        if not self.in_witness_mode:
             self.lock()
 
     def lock(self) -> None:
@@ -193,6 +219,37 @@ class FieldcaseApp(App):
         assert self.state is not None
         self.state.lock()
         self.show("signin", locked=True)
+
+    # Witness mode: a witness takes part in an identification with a one-time code
+
+    @property
+    def in_witness_mode(self) -> bool:
+        """On a witness screen, which shows nothing of the officer's (no idle lock there)."""
+        return self.manager is not None and self.manager.current.startswith("witness")
+
+    def enter_witness_mode(self) -> None:
+        self.show("witness_code")
+
+    def start_witness(self, code: str) -> None:
+        """Join with the witness's code; the flow's views lead through the witness screens."""
+        assert self.state is not None
+        if self.witness is None:
+            server = self.state.server_url or ""
+            self.witness = WitnessFlow(
+                server,
+                tablet_key(self.state.store, self.state.worker.device, server),
+                on_view=lambda view: follow(self, view),
+                deliver=lambda done: Clock.schedule_once(lambda _dt: done()),
+            )
+        self.witness.join(code)
+
+    def leave_witness_mode(self) -> None:
+        """End the witness's turn: the participant token is forgotten."""
+        assert self.state is not None
+        if self.witness is not None:
+            self.witness.end()
+            self.witness = None
+        self.show("signin", locked=self.state.locked)
 
     # Device features (plyer where the platform has them)
 

@@ -267,10 +267,15 @@ class AppState:
         return self.store.cached_templates()
 
     def transcript_kinds(self, case_id: str) -> list[dict[str, Any]]:
-        """The document kinds with a template for the case's type (cached catalogue)."""
+        """The document kinds an officer may start in the case: those with a template for
+        its type (cached catalogue), less those the platform writes itself."""
         case = self._known_case(case_id) or {}
         catalogue = self.document_catalogue() or {"kinds": []}
-        return [k for k in catalogue["kinds"] if case.get("case_type") in k["case_types"]]
+        return [
+            k
+            for k in catalogue["kinds"]
+            if case.get("case_type") in k["case_types"] and not k.get("generated")
+        ]
 
     def start_transcript(self, case_id: str, kind: str, person_id: str | None) -> dict[str, Any]:
         """A new transcript to fill: its template (header fields, question bank, sections)
@@ -290,7 +295,7 @@ class AppState:
             None,
         )
         spec = next((k for k in catalogue["kinds"] if k["id"] == kind), None)
-        if template is None or spec is None:
+        if template is None or spec is None or spec.get("generated"):
             raise FormErrors({"kind": ["No template for this kind of document in this case."]})
         person = next((p for p in self.case_persons(case_id) if p["id"] == person_id), None)
         if spec["person"] and person is None:

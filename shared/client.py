@@ -439,6 +439,8 @@ class DocumentKindSpec(TypedDict):
     optional: list[str]
     guardian_if_minor: bool
     interpreter_if_needed: bool
+    witness_if_attested: bool
+    generated: bool
     rights_notice: bool
     signer_labels: dict[str, Label]
 
@@ -530,6 +532,7 @@ class Document(DocumentSummary):
     template: str
     person_is_minor: bool
     needs_interpreter: bool
+    needs_witness: bool
     content: dict[str, Any]
     finalized_by: str | None
     signatures: list[Signature]
@@ -1793,3 +1796,163 @@ def _outcome(response: requests.Response) -> StepOutcome:
     outcome: StepOutcome = response.json()
     outcome["etag"] = response.headers["ETag"]
     return outcome
+
+
+# Remote sessions: a participant who is not a user (witness mode of the field client)
+
+PARTICIPANT_PREFIX = "/participant"
+IDENTIFICATION_PREFIX = PARTICIPANT_PREFIX + "/identification"
+IdentificationStep = Literal[
+    "waiting", "instructions", "lineup", "choice", "confidence", "record", "done"
+]
+Presentation = Literal["simultaneous", "sequential"]
+SequentialAnswer = Literal["yes", "no"]
+ChoiceOutcome = Literal["selected", "not_present", "dont_know"]
+
+
+class ParticipantGrant(TypedDict):
+    access_token: str
+    token_type: str
+    expires_at: str
+    session_id: str
+    participant_id: str
+    role: str
+    kind: str
+
+
+class ParticipantSession(TypedDict):
+    session_id: str
+    kind: str
+    state: str
+    role: str
+    name: str
+    scheduled_start: str
+    scheduled_end: str
+
+
+class IdentificationState(TypedDict):
+    step: IdentificationStep
+    presentation: Presentation
+    lineup_kind: str | None
+    member_count: int
+    instructions: NotRequired[Label | None]
+
+
+class LineupMember(TypedDict):
+    """A member as the identifier sees it: only the identifier's own position."""
+
+    position: int
+    has_image: bool
+    label: str
+
+
+class LineupMembers(TypedDict):
+    members: list[LineupMember]
+    remaining: int
+
+
+class IdentificationRecord(TypedDict):
+    available: bool
+    document_id: str | None
+    content_sha256: str | None
+    lines: list[str]
+
+
+class ParticipantClient(FieldcaseClient):
+    """A participant's calls, with the token a one-time code yields (``join``).
+
+    The token is scoped to one session and one role, short-lived and not
+    refreshable: when it ends, the participant joins again with a new code. It is
+    kept in memory only. The participant's changes are steps of a procedure the
+    server enforces in order, so they are sent without an ``Idempotency-Key``: a
+    resent step is refused (409) and the caller reads the state again.
+    """
+
+    def join(self, code: str) -> ParticipantGrant:
+        grant: ParticipantGrant = self._request(
+            "POST", PARTICIPANT_PREFIX + "/join", body={"code": code}, authenticated=False
+        ).json()
+        self.set_tokens(grant["access_token"], None)
+        return grant
+
+    def forget(self) -> None:
+        """Drop the participant's token (the end of the participant's turn)."""
+        self.set_tokens(None, None)
+
+    def participant_session(self) -> ParticipantSession:
+        return self._request("GET", PARTICIPANT_PREFIX + "/session").json()
+
+    def identification_state(self) -> IdentificationState:
+        return self._request("GET", IDENTIFICATION_PREFIX).json()
+
+    def acknowledge_instructions(self) -> IdentificationState:
+        path = IDENTIFICATION_PREFIX + "/instructions"
+        return self._request("POST", path, body={"acknowledged": True}).json()
+
+    def lineup_members(self) -> LineupMembers:
+        """The members to show now: all of them (simultaneous) or the next one to answer
+        (sequential). The server logs that they were shown."""
+        return self._request("GET", IDENTIFICATION_PREFIX + "/members").json()
+
+    def member_image(self, position: int) -> bytes:
+        path = f"{IDENTIFICATION_PREFIX}/members/{int(position)}/image"
+        return self._request("GET", path, headers=ANY_CONTENT).content
+
+    def answer_member(self, position: int, answer: SequentialAnswer) -> IdentificationState:
+        """Sequential presentation: the answer about the member shown now."""
+        body = {"position": int(position), "answer": answer}
+        return self._request("POST", IDENTIFICATION_PREFIX + "/responses", body=body).json()
+
+    def choose(self, outcome: ChoiceOutcome, position: int | None = None) -> IdentificationState:
+        body = {"outcome": outcome, "position": position}
+        return self._request("POST", IDENTIFICATION_PREFIX + "/choice", body=body).json()
+
+    def state_confidence(self, statement: str, scale: int) -> IdentificationState:
+        body = {"statement": statement, "scale": int(scale)}
+        return self._request("POST", IDENTIFICATION_PREFIX + "/confidence", body=body).json()
+
+    def identification_record(self) -> IdentificationRecord:
+        return self._request("GET", IDENTIFICATION_PREFIX + "/record").json()
+
+    def sign_identification_record(
+        self,
+        record: IdentificationRecord,
+        *,
+        signer_name: str,
+        strokes: Strokes,
+        image_png: bytes,
+        signed_at: datetime,
+        device_id: str,
+        private_key: Ed25519PrivateKey,
+        fingerprint: bytes | None = None,
+    ) -> Signature:
+        """The identifier signs the record as ``party`` on an enrolled device: the device
+        signs the same fields as for any document signature (``sign_document``), over
+        the content hash the record was shown with."""
+        if not record["available"] or not record["document_id"] or not record["content_sha256"]:
+            raise ValueError("The record is not ready to be signed.")
+        points = [[[int(value) for value in point] for point in stroke] for stroke in strokes]
+        fields = signature_fields(
+            document_id=_id(record["document_id"]),
+            content_sha256=record["content_sha256"],
+            signer_role="party",
+            signer_name=signer_name,
+            signer_user_id=None,
+            signer_id_number=None,
+            signed_at=_aware(signed_at, "signed_at"),
+            image_png=image_png,
+            fingerprint=fingerprint,
+            strokes=points,
+            device_id=device_id,
+        )
+        body = {
+            "image_png": signing.b64encode(image_png),
+            "strokes": points,
+            "signed_at": signed_at,
+            "content_sha256": record["content_sha256"],
+            "device_id": device_id,
+            "device_signature": signing.sign(private_key, SIGNATURE_PURPOSE, fields),
+            "fingerprint_png": signing.b64encode(fingerprint) if fingerprint is not None else None,
+        }
+        path = IDENTIFICATION_PREFIX + "/record/signature"
+        return self._request("POST", path, body=body).json()

@@ -78,16 +78,23 @@ class Kind:
     optional: tuple[SignerRole, ...]
     guardian_if_minor: bool
     interpreter_if_needed: bool
+    witness_if_attested: bool
+    generated: bool
     rights_notice: bool
     labels: Mapping[SignerRole, Label]
 
-    def required_signatures(self, *, minor: bool, interpreter: bool) -> tuple[SignerRole, ...]:
-        """The roles that must sign a document of this kind about this person."""
+    def required_signatures(
+        self, *, minor: bool, interpreter: bool, witness: bool
+    ) -> tuple[SignerRole, ...]:
+        """The roles that must sign a document of this kind about this person;
+        ``witness``: a 见证人 attested what the document records."""
         roles = list(self.signatures)
         if minor and self.guardian_if_minor:
             roles.append(SignerRole.GUARDIAN)
         if interpreter and self.interpreter_if_needed:
             roles.append(SignerRole.INTERPRETER)
+        if witness and self.witness_if_attested:
+            roles.append(SignerRole.WITNESS)
         return tuple(dict.fromkeys(roles))
 
     def accepts(self, role: SignerRole) -> bool:
@@ -357,6 +364,8 @@ def _parse_kind(kind_id: str, raw: dict[str, Any]) -> Kind:
         optional=optional,
         guardian_if_minor=bool(raw.get("guardian_if_minor", False)),
         interpreter_if_needed=bool(raw.get("interpreter_if_needed", False)),
+        witness_if_attested=bool(raw.get("witness_if_attested", False)),
+        generated=bool(raw.get("generated", False)),
         rights_notice=bool(raw.get("rights_notice", False)),
         labels={SignerRole(r): _label(v, f"{where} label {r}") for r, v in labels.items()},
     )

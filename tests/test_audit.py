@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,6 +80,11 @@ CREATED_TYPES = {
     "inspection.inspect_incident": "inspection",
     "inspection.file_problem": "problem",
     "inspection.create_entry": "area_entry",
+    "sessions.create_session": "session",
+    "sessions.add_participant": "session_participant",
+    "sessions.add_recording": "session_recording",
+    "identification.create_lineup": "lineup",
+    "identification.sign_record": "document_signature",
 }
 STATED_REASONS = {
     "cases.reveal_person": "核实当事人身份",
@@ -87,15 +93,31 @@ STATED_REASONS = {
     "evidence.request_disposal": "依法销毁",
     "supervision.resolve_warning": "已处理",
     "inspection.mark_key_incident": "涉未成年人",
+    "sessions.abort_session": "视频连接中断",
 }
 """Operations whose row keeps the reason (or purpose) the caller stated, as the table sends it."""
 PARAM_TYPES = {
     "device_pk": "device",
     "signature_id": "document_signature",
     "entry_id": "area_entry",
+    "participant_id": "session_participant",
 }
 """Path parameters whose object type in the audit is not their name without ``_id``
 (a refused request, whose route never named its object, names it by the parameter)."""
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A remote-session participant as the audit names them: by id, with no unit."""
+
+    id: uuid.UUID
+    session_id: str
+    unit_id: None = None
+
+
+def participant_of(authorization: str) -> Participant:
+    claims = jwt.decode(authorization.split(" ", 1)[1], options={"verify_signature": False})
+    return Participant(uuid.UUID(claims["sub"]), claims["sid"])
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +166,7 @@ def check_row(
     response: Any,
     *,
     started: datetime,
-    actor: OrgUser | None,
+    actor: OrgUser | Participant | None,
     method: str,
     action: str,
     targets: set[tuple[str | None, str | None]],
@@ -171,7 +193,12 @@ def check_row(
 
 
 def targets_for(
-    op: Operation, site: Site, response: Any, actor: OrgUser | None, *, foreign: bool = False
+    op: Operation,
+    site: Site,
+    response: Any,
+    actor: OrgUser | Participant | None,
+    *,
+    foreign: bool = False,
 ) -> set[Any]:
     """The (object type, object id) pairs the row of this call may name."""
     ok = response.status_code < 400
@@ -190,6 +217,11 @@ def targets_for(
         return {("session", claims["sid"])}
     if ok and endpoint == "cases.reveal_person":
         return {("person", site.person_id)}
+    if ok and endpoint == "sessions.join":
+        return {("session", data["session_id"])}
+    if op.access.scope == "participant":
+        # A participant acts in their session; a refused token names nothing.
+        return {("session", actor.session_id)} if isinstance(actor, Participant) else {(None, None)}
     values = {name: site.param(name) for name in op.params}
     if op.access.own_path is not None and not foreign:
         values |= op.access.own_path(site)
@@ -223,17 +255,25 @@ def test_every_operation_leaves_exactly_one_audit_row(
     access = op.access
     device = {"X-Device-Id": DEVICE}
     positive = org.user(access.positive)
-    calls: list[tuple[str, Any, OrgUser | None, Site, datetime]] = []
+    calls: list[tuple[str, Any, OrgUser | Participant | None, Site, datetime]] = []
 
+    actor: OrgUser | Participant = positive
+    if access.participant is not None:
+        actor = participant_of(access.participant(fresh_site))
     started = datetime.now(UTC)
     response = send(app, mapi, op, fresh_site, positive, headers=device)
     assert response.status_code == access.status, response.get_json(silent=True)
-    calls.append(("allowed", response, positive, fresh_site, started))
+    if endpoint == "sessions.join":
+        data = response.get_json()
+        actor = Participant(uuid.UUID(data["participant_id"]), data["session_id"])
+    calls.append(("allowed", response, actor, fresh_site, started))
 
     if access.public:
         body = (
             {"username": positive.username, "password": "not the password"}
             if endpoint == "auth.login"
+            else {"code": "00000000"}
+            if endpoint == "sessions.join"
             else {"refresh_token": "not-a-token"}
         )
         started = datetime.now(UTC)
@@ -246,7 +286,13 @@ def test_every_operation_leaves_exactly_one_audit_row(
         assert response.status_code == 401, response.get_json()
         calls.append(("no token", response, None, sites["a1"], started))
         refused_role = next((r for r in ROLES if r not in access.roles), None)
-        if refused_role:
+        if access.participant is not None:
+            started = datetime.now(UTC)
+            user_token = {**device, "Authorization": f"Bearer {mapi.token(positive)}"}
+            response = send(app, mapi, op, sites["a1"], positive, headers=user_token)
+            assert response.status_code == 401, response.get_json()
+            calls.append(("user token", response, None, sites["a1"], started))
+        elif refused_role:
             caller = org.user(f"a1.{refused_role}")
             started = datetime.now(UTC)
             response = send(app, mapi, op, sites["a1"], caller, headers=device)

@@ -47,6 +47,8 @@ from shared import signing
 
 import support_documents as documents
 import support_evidence as evidence
+import support_identification as identification
+import support_sessions as sessions
 from conftest import PASSWORD, Api, Org, OrgUser, build_org
 
 PROBLEM_JSON = "application/problem+json"
@@ -90,6 +92,9 @@ PATH_PARAMS = {
     "assessment_id": "assessment_id",
     "problem_id": "problem_id",
     "entry_id": "entry_id",
+    "session_id": "session_id",
+    "participant_id": "participant_id",
+    "position": "position",
 }
 """Path parameter name -> the ``Site`` attribute that fills it."""
 
@@ -476,6 +481,228 @@ class Site:
     def open_entry_id(self) -> str:
         return self.new_entry()
 
+    # Remote sessions
+
+    def new_session(self, kind: str, **fields: Any) -> sessions.SessionSetup:
+        """A scheduled session of ``kind`` in a new criminal case of the station, its two
+        officers presiding."""
+        officer, second = self.staff("officer"), self.staff("officer2")
+        case = self.api.case(officer, "criminal")
+        response = sessions.create_session(self.api, officer, case["id"], kind, **fields)
+        assert response.status_code == 201, response.get_json()
+        setup = sessions.SessionSetup(
+            self.api, self.org, case, response.get_json(), officer, second
+        )
+        setup.add("presiding", user_id=str(officer.id), site="centre")
+        setup.add("presiding", user_id=str(second.id), site="centre")
+        return setup
+
+    @cached_property
+    def session(self) -> sessions.SessionSetup:
+        """A scheduled identification with an identifier who joins with a code."""
+        return self.new_session("identification")
+
+    @property
+    def session_id(self) -> str:
+        return self.session.id
+
+    @cached_property
+    def participant_id(self) -> str:
+        return self.session.add("identifier", name="王芳", site="centre")["id"]
+
+    def meeting(self) -> sessions.SessionSetup:
+        """A scheduled lawyer meeting with a detained suspect."""
+        setup = self.new_session("meeting")
+        person = documents.add_person(
+            self.api, setup.officer, setup.case["id"], **documents.SUSPECT
+        )
+        setup.add("suspect", person_id=person["id"], site="jail")
+        setup.add("lawyer", name="陈律师", site="centre")
+        return setup
+
+    @cached_property
+    def scheduled_meeting_id(self) -> str:
+        return self.meeting().id
+
+    def interrogation(self) -> tuple[sessions.SessionSetup, str]:
+        """A running interrogation and its suspect participant's id."""
+        setup = self.new_session("interrogation")
+        person = documents.add_person(
+            self.api, setup.officer, setup.case["id"], **documents.SUSPECT
+        )
+        suspect = setup.add("suspect", person_id=person["id"], site="jail")
+        setup.start()
+        return setup, suspect["id"]
+
+    def transcript(self, setup: sessions.SessionSetup) -> str:
+        """A new interrogation transcript in the session's case."""
+        person = documents.add_person(
+            self.api, setup.officer, setup.case["id"], **documents.SUSPECT
+        )
+        document, _ = documents.new_document(
+            self.api, setup.officer, setup.case["id"], "interrogation_record", person["id"]
+        )
+        return document["id"]
+
+    @cached_property
+    def running_interrogation(self) -> sessions.SessionSetup:
+        return self.interrogation()[0]
+
+    @cached_property
+    def completable_interrogation_id(self) -> str:
+        """A running interrogation whose rights notice is given and transcript linked."""
+        setup, suspect_id = self.interrogation()
+        notice = setup.post("/notices", json={"notice": "rights", "participant_id": suspect_id})
+        assert notice.status_code == 201, notice.get_json()
+        linked = setup.post("/documents", json={"document_id": self.transcript(setup)})
+        assert linked.status_code == 200, linked.get_json()
+        return setup.id
+
+    @cached_property
+    def transcript_id(self) -> str:
+        """A transcript of the running interrogation's case, not yet linked."""
+        return self.transcript(self.running_interrogation)
+
+    @cached_property
+    def recording_id(self) -> str:
+        """A video of the running interrogation's case, not yet linked."""
+        return self.evidence_maker.add(
+            self.running_interrogation.case["id"], evidence.png_bytes(seed=uuid.uuid4().int % 251)
+        )["id"]
+
+    @cached_property
+    def notice_participant_id(self) -> str:
+        """A suspect of the running interrogation who has not had the rights notice."""
+        setup = self.running_interrogation
+        person = documents.add_person(
+            self.api, setup.officer, setup.case["id"], **documents.SUSPECT
+        )
+        return setup.add("suspect", person_id=person["id"], site="jail")["id"]
+
+    # Identification: the caller's own station's sessions in each state a call needs
+
+    position = 1
+    """The lineup position a member-image request names."""
+
+    def identification(self, presentation: str = "simultaneous") -> identification.Identification:
+        """A running identification with a suspect, an identifier and a 见证人."""
+        ident = identification.prepared(self.api, self.org, presentation=presentation)
+        ident.setup.start()
+        return ident
+
+    def lineup_body(self) -> dict[str, Any]:
+        """An object lineup (five members, the target first)."""
+        rows = identification.members("object", {"description": "黑色双肩包，左侧有破口"})
+        return identification.lineup_body("object", rows)
+
+    @cached_property
+    def running_identification(self) -> identification.Identification:
+        return self.identification()
+
+    @cached_property
+    def interviewed(self) -> tuple[identification.Identification, str]:
+        """A running identification whose identifier was interviewed, and a lineup's id."""
+        ident = self.identification()
+        lineup = ident.lineup("live_person")
+        assert ident.interview().status_code == 201
+        return ident, lineup["id"]
+
+    def identifier_at(
+        self, step: str, presentation: str = "simultaneous", photos: bool = False
+    ) -> str:
+        """The Authorization header of an identifier whose procedure reached ``step``
+        (instructions, acknowledged, shown or chosen); with ``photos``, of a lineup of
+        object photos."""
+        ident = self.identification(presentation)
+        if photos:
+            images = [
+                self.evidence_maker.add(ident.case_id, evidence.png_bytes(seed=n))["id"]
+                for n in range(10)
+            ]
+            lineup = ident.lineup(
+                "object_photo", target={"description": "黑色双肩包照片"}, photos=images
+            )
+        else:
+            lineup = ident.lineup("live_person")
+        assert ident.interview().status_code == 201
+        assert ident.assign(lineup["id"]).status_code == 200
+        reached = ["instructions", "acknowledged", "shown", "chosen"].index(step)
+        if reached >= 1:
+            acknowledged = ident.me("POST", "/instructions", json={"acknowledged": True})
+            assert acknowledged.status_code == 200, acknowledged.get_json()
+        if reached >= 2:
+            assert ident.me("GET", "/members").status_code == 200
+        if reached >= 3:
+            chosen = ident.me("POST", "/choice", json={"outcome": "dont_know"})
+            assert chosen.status_code == 200, chosen.get_json()
+        return ident.setup.headers(ident.identifier["id"])["Authorization"]
+
+    @cached_property
+    def waiting_identifier(self) -> str:
+        """The identifier of the scheduled identification, joined."""
+        return self.session.headers(self.participant_id)["Authorization"]
+
+    @cached_property
+    def instructed_identifier(self) -> str:
+        return self.identifier_at("instructions")
+
+    @cached_property
+    def acknowledged_identifier(self) -> str:
+        return self.identifier_at("acknowledged")
+
+    @cached_property
+    def shown_identifier(self) -> str:
+        return self.identifier_at("shown")
+
+    @cached_property
+    def sequential_identifier(self) -> str:
+        return self.identifier_at("shown", "sequential")
+
+    @cached_property
+    def chosen_identifier(self) -> str:
+        return self.identifier_at("chosen")
+
+    @cached_property
+    def photo_identifier(self) -> str:
+        return self.identifier_at("shown", photos=True)
+
+    @cached_property
+    def administrator(self) -> str:
+        """The administrator of a running identification, joined with a code."""
+        ident = self.identification()
+        participant = ident.setup.add("administrator", name="组织辨认人员", site="centre")
+        return ident.setup.headers(participant["id"])["Authorization"]
+
+    @cached_property
+    def ended_identification_id(self) -> str:
+        """A completed identification whose identifier finished (its record not yet written)."""
+        ident = self.identification()
+        ident.run(ident.lineup("live_person")["id"])
+        ident.setup.complete()
+        return ident.setup.id
+
+    @cached_property
+    def signing_identifier(self) -> tuple[str, dict[str, Any]]:
+        """An identifier whose record the other signers have signed, and the body of the
+        identifier's signature made on a presiding officer's tablet."""
+        ident = self.identification()
+        ident.run(ident.lineup("live_person")["id"])
+        ident.setup.complete()
+        response = ident.setup.post("/record")
+        assert response.status_code == 201, response.get_json()
+        [record] = response.get_json()
+        tablet = documents.enroll(self.api, ident.setup.officer)
+        for role, name, user in (
+            ("officer", documents.display_name(ident.setup.officer), ident.setup.officer),
+            ("second_officer", documents.display_name(ident.setup.second), ident.setup.second),
+            ("witness", "赵敏", None),
+        ):
+            signed = tablet.sign(record, role, name, user=user)
+            assert signed.status_code == 201, signed.get_json()
+        body = tablet.body(record, "party", ident.identifier["name"])
+        del body["signer_role"], body["signer_name"]
+        return ident.setup.headers(ident.identifier["id"])["Authorization"], body
+
     def etag(self) -> str:
         return self.api.etag(self.case_id, self.staff("officer"))
 
@@ -508,9 +735,38 @@ class Site:
             "submitted_problem_id",
             "entry_id",
             "open_entry_id",
+            "session",
+            "participant_id",
+            "scheduled_meeting_id",
+            "running_interrogation",
+            "completable_interrogation_id",
+            "transcript_id",
+            "recording_id",
+            "notice_participant_id",
         ):
             getattr(self, name)
+        if self.station == "a1":
+            for name in HOME_ONLY:
+                getattr(self, name)
         return self
+
+
+HOME_ONLY = (
+    "running_identification",
+    "interviewed",
+    "ended_identification_id",
+    "waiting_identifier",
+    "instructed_identifier",
+    "acknowledged_identifier",
+    "shown_identifier",
+    "sequential_identifier",
+    "chosen_identifier",
+    "photo_identifier",
+    "administrator",
+    "signing_identifier",
+)
+"""Objects the callers' own station needs in particular states; the support helpers
+make them at station a1 (foreign stations never need them)."""
 
 
 # The table
@@ -523,7 +779,9 @@ class Access:
     ``scope`` says how an object of a foreign unit gets into the request:
     ``object`` (path parameters), ``reference`` (an id in the body), ``list``
     (it must not be listed), ``caller`` (the operation concerns only the
-    caller: nothing foreign to name) or ``public`` (no token). ``own_path``
+    caller: nothing foreign to name), ``public`` (no token) or ``participant``
+    (a remote-session participant's token, which names its own session and
+    nothing else; ``roles`` is empty: no user token reaches it). ``own_path``
     names the caller's own object where an operation needs one in a particular
     state (a draft to edit, a finalised document to sign).
     """
@@ -542,6 +800,8 @@ class Access:
     own_path: Callable[[Site], dict[str, str]] | None = None
     query: str | Callable[[Site], str] = ""
     data: Callable[[Site], bytes] | None = None
+    participant: Callable[[Site], str] | None = None
+    """For ``participant`` scope: the Authorization header of the participant who calls."""
 
     def foreign(self, site: Site) -> dict[str, Any] | None:
         make = self.foreign_body or self.body
@@ -910,6 +1170,145 @@ ACCESS: dict[str, Access] = {
         body=lambda s: {},
         own_path=lambda s: {"entry_id": s.open_entry_id},
     ),
+    # Remote sessions
+    "sessions.create_session": Access(
+        "reference",
+        OFFICER,
+        status=201,
+        body=lambda s: {
+            "case_id": s.case_id,
+            "kind": "identification",
+            "scheduled_start": sessions.schedule()[0],
+            "scheduled_end": sessions.schedule()[1],
+            "sites": sessions.SITES,
+        },
+    ),
+    "sessions.list_sessions": Access("object", READERS),
+    "sessions.join": Access(
+        "public",
+        ALL,
+        body=lambda s: {"code": s.session.code(s.participant_id)},
+        public=True,
+    ),
+    "sessions.get_session": Access("object", READERS),
+    "sessions.add_participant": Access(
+        "object", OFFICER, status=201, body=lambda s: {"role": "witness", "name": "赵敏"}
+    ),
+    "sessions.issue_code": Access("object", OFFICER, status=201),
+    "sessions.revoke_participant": Access("object", OFFICER),
+    "sessions.start_session": Access(
+        "object", OFFICER, own_path=lambda s: {"session_id": s.scheduled_meeting_id}
+    ),
+    "sessions.complete_session": Access(
+        "object", OFFICER, own_path=lambda s: {"session_id": s.completable_interrogation_id}
+    ),
+    "sessions.abort_session": Access("object", OFFICER, body=lambda s: {"reason": "视频连接中断"}),
+    "sessions.list_events": Access("object", READERS),
+    "sessions.verify_log": Access("object", READERS),
+    "sessions.add_recording": Access(
+        "object",
+        OFFICER,
+        status=201,
+        body=lambda s: {"evidence_id": s.recording_id, "full": True, "site": "jail"},
+        foreign_body=lambda s: {"evidence_id": s.evidence_id, "full": True, "site": "centre"},
+        own_path=lambda s: {"session_id": s.running_interrogation.id},
+    ),
+    "sessions.link_document": Access(
+        "object",
+        OFFICER,
+        body=lambda s: {"document_id": s.transcript_id},
+        foreign_body=lambda s: {"document_id": s.document_id},
+        own_path=lambda s: {"session_id": s.running_interrogation.id},
+    ),
+    "sessions.give_notice": Access(
+        "object",
+        OFFICER,
+        status=201,
+        body=lambda s: {"notice": "rights", "participant_id": s.notice_participant_id},
+        foreign_body=lambda s: {"notice": "rights", "participant_id": s.participant_id},
+        own_path=lambda s: {"session_id": s.running_interrogation.id},
+    ),
+    # Identification
+    "identification.create_lineup": Access(
+        "object", OFFICER, status=201, body=lambda s: s.lineup_body()
+    ),
+    "identification.list_lineups": Access("object", OFFICER),
+    "identification.list_identifiers": Access("object", OFFICER),
+    "identification.record_interview": Access(
+        "object",
+        OFFICER,
+        status=201,
+        body=lambda s: identification.INTERVIEW,
+        own_path=lambda s: {
+            "session_id": s.running_identification.setup.id,
+            "participant_id": s.running_identification.identifier["id"],
+        },
+    ),
+    "identification.assign_lineup": Access(
+        "object",
+        OFFICER,
+        body=lambda s: {"lineup_id": s.interviewed[1]},
+        foreign_body=lambda s: {"lineup_id": str(uuid.uuid4())},
+        own_path=lambda s: {
+            "session_id": s.interviewed[0].setup.id,
+            "participant_id": s.interviewed[0].identifier["id"],
+        },
+    ),
+    "identification.generate_records": Access(
+        "object", OFFICER, status=201, own_path=lambda s: {"session_id": s.ended_identification_id}
+    ),
+    "identification.list_records": Access("object", OFFICER),
+    "identification.user_progress": Access("object", OFFICER),
+    # Participants who are not users, with their session's token
+    "sessions.participant_session": Access(
+        "participant", frozenset(), participant=lambda s: s.waiting_identifier
+    ),
+    "identification.identifier_state": Access(
+        "participant", frozenset(), participant=lambda s: s.waiting_identifier
+    ),
+    "identification.acknowledge_instructions": Access(
+        "participant",
+        frozenset(),
+        body=lambda s: {"acknowledged": True},
+        participant=lambda s: s.instructed_identifier,
+    ),
+    "identification.show_members": Access(
+        "participant", frozenset(), participant=lambda s: s.acknowledged_identifier
+    ),
+    "identification.member_image": Access(
+        "participant", frozenset(), participant=lambda s: s.photo_identifier
+    ),
+    "identification.respond": Access(
+        "participant",
+        frozenset(),
+        body=lambda s: {"position": 1, "answer": "no"},
+        participant=lambda s: s.sequential_identifier,
+    ),
+    "identification.choose": Access(
+        "participant",
+        frozenset(),
+        body=lambda s: {"outcome": "dont_know"},
+        participant=lambda s: s.shown_identifier,
+    ),
+    "identification.state_confidence": Access(
+        "participant",
+        frozenset(),
+        body=lambda s: {"statement": "我不确定。", "scale": 20},
+        participant=lambda s: s.chosen_identifier,
+    ),
+    "identification.read_record": Access(
+        "participant", frozenset(), participant=lambda s: s.waiting_identifier
+    ),
+    "identification.sign_record": Access(
+        "participant",
+        frozenset(),
+        status=201,
+        body=lambda s: s.signing_identifier[1],
+        participant=lambda s: s.signing_identifier[0],
+    ),
+    "identification.progress": Access(
+        "participant", frozenset(), participant=lambda s: s.administrator
+    ),
 }
 
 
@@ -988,6 +1387,9 @@ def send(
     if access.fresh_session and user is not None:
         token = api.login(user)["access_token"]
         all_headers["Authorization"] = f"Bearer {token}"
+        user = None
+    if access.participant is not None and user is not None:
+        all_headers = {"Authorization": access.participant(site), **(headers or {})}
         user = None
     if access.public:
         user = None
@@ -1155,7 +1557,13 @@ def test_every_api_route_is_in_the_table(app: Flask) -> None:
         access, view = op.access, app.view_functions[op.endpoint]
         unknown = set(op.params) - PATH_PARAMS.keys()
         assert not unknown, f"{op}: map path parameters {unknown} in PATH_PARAMS"
-        assert (access.scope == "object") == bool(op.params), op
+        participant = access.scope == "participant"
+        assert participant == bool(getattr(view, "participant", False)), f"{op}: participant?"
+        assert participant == (access.participant is not None), op
+        if participant:
+            assert not access.roles, f"{op}: no user token reaches a participant route"
+        else:
+            assert (access.scope == "object") == bool(op.params), op
         assert access.public == bool(getattr(view, "public", False)), f"{op}: public?"
         assert access.public == (access.scope == "public"), op
         doc = getattr(view, "_apidoc", {})
@@ -1168,7 +1576,7 @@ def test_every_api_route_is_in_the_table(app: Flask) -> None:
             assert {ROLE_VALUES[r] for r in access.roles} == {str(r) for r in declared}, op
         if access.scope == "list":
             assert op.method == "GET" and access.listed, op
-        assert role_of(access.positive) in access.roles, op
+        assert participant or role_of(access.positive) in access.roles, op
 
 
 # Z1: objects of foreign units
@@ -1188,7 +1596,7 @@ def test_foreign_objects_are_refused(
     before = org_state(app, org)
     for op in api_operations(app):
         access = op.access
-        if access.scope in ("caller", "public"):
+        if access.scope in ("caller", "public", "participant"):
             continue
         if access.scope == "list":
             owner = site.counterpart(access.positive)
@@ -1258,7 +1666,10 @@ def test_client_ids_of_foreign_objects_are_refused(
 # Z2: function-level rules on the caller's own objects
 
 
-@pytest.mark.parametrize("endpoint", sorted(e for e, a in ACCESS.items() if not a.public))
+USER_ROUTES = sorted(e for e, a in ACCESS.items() if a.scope not in ("public", "participant"))
+
+
+@pytest.mark.parametrize("endpoint", USER_ROUTES)
 def test_roles_outside_the_table_get_403(
     app: Flask, mapi: Api, org: Org, sites: dict[str, Site], endpoint: str
 ) -> None:
@@ -1298,7 +1709,7 @@ def test_the_right_role_reaches_its_own_units_object(
         isinstance(data, dict)
         and op.method == "GET"
         and len(op.params) == 1
-        and endpoint != "supervision.case_supervision"  # the case's facts, not the case
+        and endpoint not in NOT_THE_OBJECT
     ):
         assert data.get("id", data.get("document_id")) == fresh_site.param(op.params[0])
     if endpoint == "org.me":
@@ -1306,6 +1717,16 @@ def test_the_right_role_reaches_its_own_units_object(
     if endpoint == "cases.reveal_person":
         assert data["masked"] is False
         assert data["id_number"] == PERSON_BODY["id_number"]
+
+
+NOT_THE_OBJECT = {
+    "supervision.case_supervision",  # the case's facts, not the case
+    "sessions.list_sessions",  # the case's sessions
+    "sessions.list_events",  # the session's log
+    "sessions.verify_log",
+    "identification.user_progress",  # each identifier's step
+}
+"""Reads of one object's path that answer with something other than the object itself."""
 
 
 def test_policy_in_the_table(app: Flask) -> None:
@@ -1392,4 +1813,28 @@ def test_every_non_public_route_needs_a_token(
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
         checked += 1
     assert checked == len([op for op in api_operations(app) if not op.access.public]) > 20
+    assert org_state(app, org) == before
+
+
+def test_participant_and_user_tokens_reach_only_their_own_routes(
+    app: Flask, mapi: Api, org: Org, sites: dict[str, Site]
+) -> None:
+    """A remote-session participant's token reaches only participant routes, and no
+    user's token reaches those: each gets 401 elsewhere, and nothing changes."""
+    site, officer = sites["a1"], org.user("a1.officer")
+    participant_token = site.waiting_identifier
+    user_token = f"Bearer {mapi.token(officer)}"
+    before = org_state(app, org)
+    crossed = 0
+    for op in api_operations(app):
+        if op.access.public:
+            continue
+        if op.access.scope == "participant":
+            response = send(app, mapi, op, site, officer, headers={"Authorization": user_token})
+        else:
+            response = send(app, mapi, op, site, None, headers={"Authorization": participant_token})
+        assert response.status_code == 401, (str(op), response.get_json())
+        assert response.mimetype == PROBLEM_JSON
+        crossed += 1
+    assert crossed > 100
     assert org_state(app, org) == before

@@ -12,6 +12,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from backend.cases.models import CaseEvent
 from backend.documents import pdf
 from backend.documents.models import Document
 from backend.documents.service import signed_kinds
@@ -146,6 +147,33 @@ def test_kind_and_person_must_fit_the_case(api, world):
         assert response.status_code == 422, kind
     response = create(api, officer, case["id"], "inquiry_record", suspect["id"], extra="x")
     assert response.status_code == 422
+
+
+def test_a_kind_the_platform_writes_is_not_created_by_hand(api, world, app):
+    officer = world.user("a1.officer")
+    templates = api.get("/api/v1/document-templates", officer).get_json()
+    kinds = {k["id"]: k for k in templates["kinds"]}
+    assert kinds["identification_record"]["generated"]
+    assert kinds["identification_record"]["witness_if_attested"]
+    assert not kinds["inquiry_record"]["generated"]
+
+    def rows(case_id: uuid.UUID) -> tuple[int | None, int | None]:
+        with app.app_context():
+            return tuple(
+                db.session.scalar(
+                    sa.select(sa.func.count()).select_from(model).where(model.case_id == case_id)
+                )
+                for model in (Document, CaseEvent)
+            )
+
+    for case_type in ("administrative", "criminal"):
+        case = api.case(officer, case_type)
+        case_id = uuid.UUID(case["id"])
+        before = rows(case_id)
+        refused = create(api, officer, case["id"], "identification_record", None)
+        assert refused.status_code == 422 and refused.content_type == PROBLEM
+        assert "kind" in refused.get_json()["errors"]["json"]
+        assert rows(case_id) == before
 
 
 def test_a_minor_needs_the_guardian_and_an_interpreter_when_asked(api, world):

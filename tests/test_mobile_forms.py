@@ -128,3 +128,30 @@ def test_the_app_queues_no_step_with_bad_input(tmp_path: Path) -> None:
     with pytest.raises(FormErrors):
         state.request_step(case_id, "notify", {"facts": "x"}, None, None)
     assert [item.kind for item in outbox.all()] == ["incident"]
+
+
+def test_the_app_offers_no_document_kind_the_platform_writes(
+    tmp_path: Path, api: Api, world: Org
+) -> None:
+    store = LocalStore(tmp_path / "fieldcase.db")
+    outbox = Outbox(store)
+    state = AppState(store, outbox, worker=None, files_dir=tmp_path / "files")  # type: ignore[arg-type]
+    catalogue = api.get("/api/v1/document-templates", world.user("a1.officer")).get_json()
+    store.cache_templates(catalogue)
+    report = state.outbox.enqueue(
+        "incident",
+        {
+            "occurred_at": "2026-03-01T09:30:00+08:00",
+            "place": "人民路1号",
+            "category": "刑事",
+            "summary": "抢夺",
+            "accept": {"case_type": "criminal", "title": "夜市抢夺"},
+        },
+        title="r",
+    )
+    case_id = report.payload["accept"]["case_id"]
+    offered = [k["id"] for k in state.transcript_kinds(case_id)]
+    assert "interrogation_record" in offered and "identification_record" not in offered
+    with pytest.raises(FormErrors) as refused:
+        state.start_transcript(case_id, "identification_record", None)
+    assert "kind" in refused.value.errors

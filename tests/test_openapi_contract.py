@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import APIOperation, BaseSchema, Case, CheckContext, Response
 from schemathesis.core.failures import Failure
 
+import support_identification as identification
 from conftest import PASSWORD, Api, Org, build_org
 from support_workflow import sign_notification_record
 
@@ -137,6 +138,16 @@ class Contract:
     path_ids: dict[str, str]
     body_ids: dict[str, str]
     tokens: dict[str, str] = field(default_factory=dict)
+    participants: dict[str, str] = field(default_factory=dict)
+    """Participant tokens of a running identification, by participant role."""
+
+    def participant_token(self, roles: set[str], *, entitled: bool) -> str:
+        """A participant whose role the operation admits, or one whose role it does not
+        (a user's token where no such participant exists: refused as well)."""
+        for role, token in self.participants.items():
+            if (role in roles) == entitled:
+                return token
+        return self.token("a1.officer")
 
     def login(self, name: str) -> str:
         response = self.app.test_client().post(
@@ -214,7 +225,13 @@ def seed(app: Flask, org: Org) -> Contract:
         "user_id": user.get_json()["id"],
     }
     body_ids = {"parent_id": str(org.unit("a").id), "unit_id": station}
-    return Contract(app, org, path_ids, body_ids)
+    contract = Contract(app, org, path_ids, body_ids)
+    ident = identification.prepared(api, org, presentation="simultaneous")
+    ident.setup.start()
+    administrator = ident.setup.add("administrator", name="组织辨认人员", site="centre")
+    for role, participant in (("identifier", ident.identifier), ("administrator", administrator)):
+        contract.participants[role] = ident.setup.headers(participant["id"])["Authorization"][7:]
+    return contract
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +251,9 @@ def load_schema(contract: Contract, *, entitled: bool) -> BaseSchema:
     @schema.auth(refresh_interval=None)
     class BearerToken:
         def get(self, case: Case, context: Any) -> str:
+            participant_roles = context.operation.definition.raw.get("x-participant-roles")
+            if participant_roles:
+                return contract.participant_token(set(participant_roles), entitled=entitled)
             name = contract.caller(context.operation, entitled=entitled)
             if context.operation.path == "/api/v1/auth/logout":
                 return contract.login(name)  # signing out ends the session: a new one each time

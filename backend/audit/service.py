@@ -72,10 +72,14 @@ def add_request_entry(status: int) -> AuditEntry:
     """Add the audit row for the current request to the session (not committed)."""
     user = g.get("user")
     session = g.get("auth_session")
-    where = g.get("audit_target") or _default_target()
+    participant = g.get("participant")
+    where = g.get("audit_target") or (
+        AuditTarget("session", str(participant.session_id)) if participant else _default_target()
+    )
     entry = AuditEntry(
         at=utcnow(),
-        actor_id=user.id if user else None,
+        # A remote-session participant who is not a user acts under their participant id.
+        actor_id=user.id if user else (participant.id if participant else None),
         actor_unit_id=user.unit_id if user else None,
         # Only a device id that passed validation; the raw header may be anything.
         device_id=(session.device_id if session else None) or g.get("device_id"),

@@ -22,6 +22,9 @@ from backend.errors import Unauthorized
 ALGORITHM = "EdDSA"
 ACCESS = "access"
 REFRESH = "refresh"
+PARTICIPANT = "participant"
+"""A remote-session participant's token: ``sub`` is the participant, ``sid`` the session."""
+HEADER_TYPES = {ACCESS: "at+jwt", REFRESH: "rt+jwt", PARTICIPANT: "participant+jwt"}
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "typ", "sid"]
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 _EXTENSION_KEY = "fieldcase.jwt_key"
@@ -109,7 +112,7 @@ def issue(
         payload,
         current_app.extensions[_EXTENSION_KEY],
         algorithm=ALGORITHM,
-        headers={"typ": "at+jwt" if kind == ACCESS else "rt+jwt"},
+        headers={"typ": HEADER_TYPES[kind]},
     )
     return token, Claims(user_id, session_id, jti, expires_at)
 

@@ -37,6 +37,7 @@ class Document(db.Model):
     )
     person_is_minor: Mapped[bool] = mapped_column(default=False)
     needs_interpreter: Mapped[bool] = mapped_column(default=False)
+    needs_witness: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     content: Mapped[dict[str, Any]] = mapped_column(JSONDict)
     content_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     request_hash: Mapped[str] = mapped_column(sa.String(64))
@@ -67,7 +68,11 @@ class Document(db.Model):
     def required_signatures(self) -> list[SignerRole]:
         kind = load_catalogue().kinds[self.kind]
         return list(
-            kind.required_signatures(minor=self.person_is_minor, interpreter=self.needs_interpreter)
+            kind.required_signatures(
+                minor=self.person_is_minor,
+                interpreter=self.needs_interpreter,
+                witness=self.needs_witness,
+            )
         )
 
     @property

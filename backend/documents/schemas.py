@@ -67,6 +67,12 @@ class KindSchema(Schema):
     interpreter_if_needed = ma.fields.Boolean(
         metadata={"description": "The interpreter must sign when the person needs one"}
     )
+    witness_if_attested = ma.fields.Boolean(
+        metadata={"description": "The witness must sign when one attested the act recorded"}
+    )
+    generated = ma.fields.Boolean(
+        metadata={"description": "The platform writes documents of this kind; none is created"}
+    )
     rights_notice = ma.fields.Boolean(
         metadata={"description": "Drafts start with the rights notice, which stays first"}
     )
@@ -230,6 +236,9 @@ class DocumentSchema(DocumentSummarySchema):
     template = ma.fields.String()
     person_is_minor = ma.fields.Boolean()
     needs_interpreter = ma.fields.Boolean()
+    needs_witness = ma.fields.Boolean(
+        metadata={"description": "A witness attested the act recorded and must sign"}
+    )
     content = ma.fields.Dict(
         metadata={
             "description": "kind, title, header and the body (qa, sections or items); "

@@ -98,6 +98,8 @@ def _kind_view(data: Catalogue, kind: Kind) -> dict[str, Any]:
         "optional": kind.optional,
         "guardian_if_minor": kind.guardian_if_minor,
         "interpreter_if_needed": kind.interpreter_if_needed,
+        "witness_if_attested": kind.witness_if_attested,
+        "generated": kind.generated,
         "rights_notice": kind.rights_notice,
         "signer_labels": {
             str(role): data.signer_label(kind, role) for role in (*kind.signatures, *kind.optional)
@@ -196,8 +198,12 @@ def create_document(user: User, case: Case, data: dict[str, Any]) -> tuple[Docum
     """A draft from the template of its kind for the case's type, prefilled.
 
     Offline clients send their own id: a resend of the same request returns the
-    stored document; the same id with another request is a conflict.
+    stored document; the same id with another request is a conflict. Kinds the
+    platform writes itself (``generated``) are refused: such a record is only ever
+    made from what it records.
     """
+    if load_catalogue().kinds[data["kind"]].generated:
+        raise _invalid("kind", "The platform writes documents of this kind; none is made by hand.")
     document_id = data.pop("id") or uuid.uuid4()
     digest = cases.content_hash({"case_id": case.id.hex, **data})
     existing = db.session.get(Document, document_id)

@@ -13,6 +13,14 @@ from mobile.screens.settings import SettingsScreen
 from mobile.screens.signin import SignInScreen
 from mobile.screens.transcript import TranscriptScreen
 from mobile.screens.warnings import WarningsScreen
+from mobile.screens.witness import WitnessScreen
+from mobile.screens.witness_choice import WitnessChoiceScreen
+from mobile.screens.witness_code import WitnessCodeScreen
+from mobile.screens.witness_confidence import WitnessConfidenceScreen
+from mobile.screens.witness_instructions import WitnessInstructionsScreen
+from mobile.screens.witness_lineup import WitnessLineupScreen
+from mobile.screens.witness_record import WitnessRecordScreen
+from mobile.screens.witness_wait import WitnessWaitScreen
 
 SCREENS: dict[str, type[BaseScreen]] = {
     "signin": SignInScreen,
@@ -25,10 +33,17 @@ SCREENS: dict[str, type[BaseScreen]] = {
     "warnings": WarningsScreen,
     "outbox": OutboxScreen,
     "settings": SettingsScreen,
+    "witness_code": WitnessCodeScreen,
+    "witness_wait": WitnessWaitScreen,
+    "witness_instructions": WitnessInstructionsScreen,
+    "witness_lineup": WitnessLineupScreen,
+    "witness_choice": WitnessChoiceScreen,
+    "witness_confidence": WitnessConfidenceScreen,
+    "witness_record": WitnessRecordScreen,
 }
 
 
 def load_kv_files() -> None:
     """Load each screen's ``.kv`` file; after the widgets' rules, before making screens."""
-    for screen_class in SCREENS.values():
+    for screen_class in (WitnessScreen, *SCREENS.values()):
         load_kv(screen_class)

@@ -1,0 +1,1 @@
+"""Remote sessions: identification, interrogation and lawyer meetings run across sites."""
