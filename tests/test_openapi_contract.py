@@ -108,6 +108,15 @@ CONFIG = {
             "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "422"]}},
         },
         {
+            # Remote sessions: a schedule's order and span, the sites a participant
+            # or recording names, which roles a kind admits and who may be a user,
+            # a lineup's single target and statutory minimum, a recording or
+            # transcript of the session's own case, a choice of a member shown and
+            # a device's signature over the identifier's signature (422).
+            "include-name-regex": "^POST /api/v1/(sessions|participant/identification)",
+            "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "422"]}},
+        },
+        {
             # tus: Upload-Metadata rules no schema states, the size caps and the
             # chunk checksum (400, 413, 460), expiry (410) and the protocol
             # version header (412, also when it is missing).
