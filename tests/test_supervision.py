@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from backend.cases.models import Case
 from backend.common import utcnow
 from backend.extensions import db
 from backend.jobs import service as jobs
@@ -34,13 +35,42 @@ def session(app):
         db.session.rollback()
 
 
+SNAPSHOT = (
+    "rule_id",
+    "case_id",
+    "key",
+    "unit_id",
+    "handler_id",
+    "case_number",
+    "kind",
+    "severity",
+    "due_at",
+    "status",
+    "to_legal",
+    "to_leader",
+    "to_centre",
+    "level",
+    "escalate_at",
+    "created_at",
+    "changed_at",
+)
+
+
 def snapshot(case_ids: list[uuid.UUID]) -> set[tuple[Any, ...]]:
-    rows = db.session.scalars(
-        sa.select(CaseWarning).where(
+    """Every field of the cases' unresolved warnings but the id."""
+    columns = [getattr(CaseWarning, name) for name in SNAPSHOT]
+    rows = db.session.execute(
+        sa.select(*columns).where(
             CaseWarning.case_id.in_(case_ids), CaseWarning.status != WarningStatus.RESOLVED
         )
     )
-    return {(w.rule_id, w.case_id, w.key, w.due_at, w.kind) for w in rows}
+    return {tuple(row) for row in rows}
+
+
+def idle_since(case: Case, moment: str) -> None:
+    """Make the case untouched since ``moment`` (local time, fractions of a second allowed)."""
+    case.updated_at = local(moment)
+    db.session.flush()
 
 
 def many_cases(world: Org) -> list[uuid.UUID]:
@@ -77,6 +107,10 @@ def many_cases(world: Org) -> list[uuid.UUID]:
         record(case, officer, *facts)
         service.refresh_deadlines(case.id)
         ids.append(case.id)
+    for moment in ("2026-01-20 09:00", "2026-01-20 09:00:00.25"):
+        case = new_case(officer)
+        idle_since(case, moment)
+        ids.append(case.id)
     return ids
 
 
@@ -84,6 +118,7 @@ def test_sweep_and_incremental_evaluation_agree(session, world):
     ids = many_cases(world)
     for moment in ("2026-03-02 20:00", "2026-03-03 12:00", "2026-03-20 00:00"):
         now = local(moment)
+        session.execute(sa.delete(CaseWarning).where(CaseWarning.case_id.in_(ids)))
         service.sweep(now)
         swept = snapshot(ids)
         session.execute(sa.delete(CaseWarning).where(CaseWarning.case_id.in_(ids)))
@@ -96,7 +131,71 @@ def test_sweep_and_incremental_evaluation_agree(session, world):
         "detention_to_jail",
         "interrogation_two_investigators",
         "legal_review_required",
+        "case_idle",
     } <= rules
+
+
+def test_a_second_sweep_raises_and_resolves_nothing(session, world):
+    many_cases(world)
+    now = local("2026-03-03 12:00")
+    raised, _ = service.sweep(now)
+    assert raised
+    assert service.sweep(now) == (0, 0)
+
+
+def test_the_sweep_resolves_a_warning_whose_condition_cleared(session, world):
+    officer = world.user("a1.officer").id
+    case = new_case(officer, "criminal")
+    record(case, officer, F("detained", MAR2, {}, "p1"))
+    service.refresh_deadlines(case.id)
+    rule = service.pack().rules["detention_to_jail"]
+    assert service.apply_rule(rule, local("2026-03-03 12:00"))[0] >= 1
+    (warning,) = open_warnings(case.id, "detention_to_jail")
+    record(case, officer, F("delivered_to_jail", "2026-03-03 12:30", {}, "p1"))
+    assert service.apply_rule(rule, local("2026-03-03 13:00")) == (0, 1)
+    session.refresh(warning)
+    assert (warning.status, warning.resolved_at) == (
+        WarningStatus.RESOLVED,
+        local("2026-03-03 13:00"),
+    )
+    assert warning.resolution_note == service.AUTO_NOTE
+
+
+@pytest.mark.parametrize("moment", ["2026-01-20 09:00", "2026-01-20 09:00:00.000250"])
+def test_the_idle_key_is_the_same_in_sql_and_python(session, world, moment):
+    """The key is ``isoformat()`` of the last change in UTC, which leaves out a zero
+    fraction of a second; the firing query computes it in SQL for both evaluations."""
+    officer = world.user("a1.officer").id
+    case = new_case(officer)
+    idle_since(case, moment)
+    now = local("2026-03-02 12:00")
+    rule = service.pack().rules["case_idle"]
+    (row,) = session.execute(service.firing_query(rule, now, case.id)).all()
+    assert row.key == local(moment).isoformat()
+    service.evaluate_case(case.id, now)
+    (warning,) = open_warnings(case.id, "case_idle")
+    assert warning.key == row.key
+    service.sweep(now + timedelta(minutes=5))
+    assert open_warnings(case.id, "case_idle") == [warning]
+    session.refresh(warning)
+    assert warning.status == WarningStatus.OPEN
+
+
+def test_unchanged_deadlines_are_not_rewritten(session, world):
+    officer = world.user("a1.officer").id
+    case = new_case(officer, "criminal")
+    record(case, officer, F("detained", MAR2, {}, "p1"))
+    state = service.refresh_deadlines(case.id)
+    assert state.case_type == "criminal"
+    assert "detained" in state.kinds
+    assert "detention_to_jail" in state.timed
+    before = {(d.id, d.rule_id, d.due_at) for d in service.list_deadlines(case)}
+    service.refresh_deadlines(case.id)
+    assert {(d.id, d.rule_id, d.due_at) for d in service.list_deadlines(case)} == before
+    record(case, officer, F("detained", "2026-03-03 10:20", {}, "p2"))
+    service.refresh_deadlines(case.id)
+    jail = [d for d in service.list_deadlines(case) if d.rule_id == "detention_to_jail"]
+    assert {d.subject for d in jail} == {"p1", "p2"}
 
 
 def test_one_open_warning_per_rule_case_and_deadline(session, world):
