@@ -178,8 +178,11 @@ def upload_chunk(upload_id: uuid.UUID) -> Response:
     offset = service.parse_offset(request.headers.get("Upload-Offset"))
     checksum = service.parse_checksum(request.headers.get("Upload-Checksum"))
     body = _chunk_body(required_type=True)
-    upload = service.append(current_user(), upload_id, offset, body, checksum)
-    return Response(status=204, headers={"Upload-Offset": str(upload.offset)} | _expires(upload))
+    progress = service.append(current_user(), upload_id, offset, body, checksum)
+    headers = {"Upload-Offset": str(progress.offset)}
+    if progress.expires_at is not None:
+        headers["Upload-Expires"] = http_date(progress.expires_at)
+    return Response(status=204, headers=headers)
 
 
 @blp.route("/uploads/<uuid:upload_id>", methods=["DELETE"])
