@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,22 @@ class Driver:
         written = Path(Window.screenshot(name=str(path.with_name(path.stem + "-tmp.png"))))
         written.replace(path)
         return path
+
+
+@contextmanager
+def running_app(server: str, data_dir: Path) -> Iterator[Driver]:
+    """The field client on the virtual screen, talking to ``server``; stopped afterwards."""
+    configure_kivy()
+    from kivy.base import EventLoop
+
+    from mobile.app import FieldcaseApp
+
+    app = FieldcaseApp(data_dir=data_dir, server_url=server)
+    app._run_prepare()
+    driver = Driver(app)
+    driver.pump(0.5)
+    try:
+        yield driver
+    finally:
+        app.stop()
+        EventLoop.close()

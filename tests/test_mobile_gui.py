@@ -19,7 +19,7 @@ import pytest
 from flask import Flask
 
 from conftest import PASSWORD, Api, Org, build_org
-from support_gui import Driver, configure_kivy, xvfb  # noqa: F401  (xvfb: a fixture)
+from support_gui import Driver, running_app, xvfb  # noqa: F401  (xvfb: a fixture)
 from support_server import serving
 
 pytestmark = pytest.mark.one_backend  # the client's windows: the server's database plays no part
@@ -38,20 +38,8 @@ def server(app: Flask) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def gui(xvfb: str, server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:  # noqa: F811
-    configure_kivy()
-    from kivy.base import EventLoop
-
-    from mobile.app import FieldcaseApp
-
-    app = FieldcaseApp(data_dir=tmp_path_factory.mktemp("client"), server_url=server)
-    app._run_prepare()
-    driver = Driver(app)
-    driver.pump(0.5)
-    try:
+    with running_app(server, tmp_path_factory.mktemp("client")) as driver:
         yield driver
-    finally:
-        app.stop()
-        EventLoop.close()
 
 
 @pytest.fixture(scope="module")

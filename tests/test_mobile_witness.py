@@ -26,7 +26,7 @@ from conftest import PASSWORD, Api, Org
 from support_documents import STROKES, png_bytes
 from support_evidence import EvidenceMaker, enrol
 from support_evidence import png_bytes as photo_bytes
-from support_gui import Driver, configure_kivy, xvfb  # noqa: F401  (xvfb: a fixture)
+from support_gui import Driver, running_app, xvfb  # noqa: F401  (xvfb: a fixture)
 from support_identification import Identification, lineup_body, members, prepared
 from support_mobile import Phone
 from support_server import serving
@@ -266,20 +266,8 @@ def test_a_revoked_witness_is_told_the_session_ended(
 
 @pytest.fixture(scope="module")
 def gui(xvfb: str, server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:  # noqa: F811
-    configure_kivy()
-    from kivy.base import EventLoop
-
-    from mobile.app import FieldcaseApp
-
-    app = FieldcaseApp(data_dir=tmp_path_factory.mktemp("witness-tablet"), server_url=server)
-    app._run_prepare()
-    driver = Driver(app)
-    driver.pump(0.5)
-    try:
+    with running_app(server, tmp_path_factory.mktemp("witness-tablet")) as driver:
         yield driver
-    finally:
-        app.stop()
-        EventLoop.close()
 
 
 def shown_texts(gui: Driver) -> list[str]:

@@ -78,8 +78,8 @@ def demo_server(fresh_database, tmp_path):
 def _ready(base: str) -> bool:
     try:
         return requests.get(f"{base}/readyz", timeout=2).status_code == 200
-    except requests.ConnectionError:
-        return False
+    except (requests.ConnectionError, requests.Timeout):
+        return False  # not listening yet, or its workers are still starting
 
 
 def test_readme_walkthrough_takes_a_case_to_closure(demo_server):

@@ -35,25 +35,7 @@ def session(app):
         db.session.rollback()
 
 
-SNAPSHOT = (
-    "rule_id",
-    "case_id",
-    "key",
-    "unit_id",
-    "handler_id",
-    "case_number",
-    "kind",
-    "severity",
-    "due_at",
-    "status",
-    "to_legal",
-    "to_leader",
-    "to_centre",
-    "level",
-    "escalate_at",
-    "created_at",
-    "changed_at",
-)
+SNAPSHOT = tuple(column for column in service.WARNING_COLUMNS if column != "id")
 
 
 def snapshot(case_ids: list[uuid.UUID]) -> set[tuple[Any, ...]]:

@@ -974,6 +974,20 @@ def _transcript_of_minor(session: RemoteSession) -> bool:
     return bool(document and document.person_is_minor)
 
 
+def _record_suspect_facts(
+    user: User,
+    session: RemoteSession,
+    started_at: datetime,
+    active: list[SessionParticipant],
+    data: dict[str, Any],
+) -> None:
+    """The kind's fact for each suspect of a completed session, over its whole span."""
+    for suspect in (p for p in active if p.role == ParticipantRole.SUSPECT):
+        _record_fact(
+            user, session, spec_of(session).fact, suspect, started_at, session.ended_at, data
+        )
+
+
 def _interrogation_facts(session: RemoteSession, user: User) -> None:
     """On completion: one ``interrogated`` fact per suspect, with what the checks read."""
     if session.state != SessionState.COMPLETED or session.started_at is None:
@@ -988,16 +1002,7 @@ def _interrogation_facts(session: RemoteSession, user: User) -> None:
         "major_case": bool(session.settings.get("major_case")),
         "interpreter_present": any(p.role == ParticipantRole.INTERPRETER for p in active),
     }
-    for suspect in (p for p in active if p.role == ParticipantRole.SUSPECT):
-        _record_fact(
-            user,
-            session,
-            spec_of(session).fact,
-            suspect,
-            session.started_at,
-            session.ended_at,
-            data,
-        )
+    _record_suspect_facts(user, session, session.started_at, active, data)
 
 
 def _meeting_facts(session: RemoteSession, user: User) -> None:
@@ -1006,16 +1011,7 @@ def _meeting_facts(session: RemoteSession, user: User) -> None:
         return
     active = participants(session, active_only=True)
     data = {"lawyers": sum(p.role == ParticipantRole.LAWYER for p in active)}
-    for suspect in (p for p in active if p.role == ParticipantRole.SUSPECT):
-        _record_fact(
-            user,
-            session,
-            spec_of(session).fact,
-            suspect,
-            session.started_at,
-            session.ended_at,
-            data,
-        )
+    _record_suspect_facts(user, session, session.started_at, active, data)
 
 
 register_kind(
