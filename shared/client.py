@@ -1704,35 +1704,22 @@ class FieldcaseClient:
         ``fingerprint`` is a PNG or JPEG. With ``signature_id`` a resend returns
         the signature already recorded.
         """
-        shown = content_sha256(document["content"])
-        points = [[[int(value) for value in point] for point in stroke] for stroke in strokes]
-        user_id = _id(signer_user_id) if signer_user_id else None
-        fields = signature_fields(
-            document_id=_id(document["id"]),
-            content_sha256=shown,
-            signer_role=str(signer_role),
-            signer_name=signer_name,
-            signer_user_id=user_id,
-            signer_id_number=signer_id_number,
-            signed_at=_aware(signed_at, "signed_at"),
-            image_png=image_png,
-            fingerprint=fingerprint,
-            strokes=points,
-            device_id=device_id,
-        )
         body = {
             "id": _id(signature_id) if signature_id else None,
-            "signer_role": signer_role,
-            "signer_name": signer_name,
-            "signer_user_id": user_id,
-            "signer_id_number": signer_id_number,
-            "strokes": points,
-            "image_png": signing.b64encode(image_png),
-            "fingerprint_png": signing.b64encode(fingerprint) if fingerprint is not None else None,
-            "signed_at": signed_at,
-            "content_sha256": shown,
-            "device_id": device_id,
-            "device_signature": signing.sign(private_key, SIGNATURE_PURPOSE, fields),
+            **_signature_submission(
+                document_id=_id(document["id"]),
+                content_sha256=content_sha256(document["content"]),
+                signer_role=str(signer_role),
+                signer_name=signer_name,
+                signer_user_id=_id(signer_user_id) if signer_user_id else None,
+                signer_id_number=signer_id_number,
+                signed_at=signed_at,
+                image_png=image_png,
+                fingerprint=fingerprint,
+                strokes=strokes,
+                device_id=device_id,
+                private_key=private_key,
+            ),
         }
         path = f"/documents/{_id(document['id'])}/signatures"
         return self._post(path, _compact(body), idempotency_key).json()
@@ -1931,28 +1918,69 @@ class ParticipantClient(FieldcaseClient):
         the content hash the record was shown with."""
         if not record["available"] or not record["document_id"] or not record["content_sha256"]:
             raise ValueError("The record is not ready to be signed.")
-        points = [[[int(value) for value in point] for point in stroke] for stroke in strokes]
-        fields = signature_fields(
+        submission = _signature_submission(
             document_id=_id(record["document_id"]),
             content_sha256=record["content_sha256"],
             signer_role="party",
             signer_name=signer_name,
             signer_user_id=None,
             signer_id_number=None,
-            signed_at=_aware(signed_at, "signed_at"),
+            signed_at=signed_at,
             image_png=image_png,
             fingerprint=fingerprint,
-            strokes=points,
+            strokes=strokes,
             device_id=device_id,
+            private_key=private_key,
         )
-        body = {
-            "image_png": signing.b64encode(image_png),
-            "strokes": points,
-            "signed_at": signed_at,
-            "content_sha256": record["content_sha256"],
-            "device_id": device_id,
-            "device_signature": signing.sign(private_key, SIGNATURE_PURPOSE, fields),
-            "fingerprint_png": signing.b64encode(fingerprint) if fingerprint is not None else None,
-        }
+        # The server names the signer from the participant token, not from the body.
+        body = {key: value for key, value in submission.items() if key not in SIGNER_FIELDS}
         path = IDENTIFICATION_PREFIX + "/record/signature"
         return self._request("POST", path, body=body).json()
+
+
+SIGNER_FIELDS = ("signer_role", "signer_name", "signer_user_id", "signer_id_number")
+
+
+def _signature_submission(
+    *,
+    document_id: str,
+    content_sha256: str,
+    signer_role: str,
+    signer_name: str,
+    signer_user_id: str | None,
+    signer_id_number: str | None,
+    signed_at: datetime,
+    image_png: bytes,
+    fingerprint: bytes | None,
+    strokes: Any,
+    device_id: str,
+    private_key: Any,
+) -> dict[str, Any]:
+    """A signature's submission body, signed by the device over its canonical fields."""
+    points = [[[int(value) for value in point] for point in stroke] for stroke in strokes]
+    fields = signature_fields(
+        document_id=document_id,
+        content_sha256=content_sha256,
+        signer_role=signer_role,
+        signer_name=signer_name,
+        signer_user_id=signer_user_id,
+        signer_id_number=signer_id_number,
+        signed_at=_aware(signed_at, "signed_at"),
+        image_png=image_png,
+        fingerprint=fingerprint,
+        strokes=points,
+        device_id=device_id,
+    )
+    return {
+        "signer_role": signer_role,
+        "signer_name": signer_name,
+        "signer_user_id": signer_user_id,
+        "signer_id_number": signer_id_number,
+        "strokes": points,
+        "image_png": signing.b64encode(image_png),
+        "fingerprint_png": signing.b64encode(fingerprint) if fingerprint is not None else None,
+        "signed_at": signed_at,
+        "content_sha256": content_sha256,
+        "device_id": device_id,
+        "device_signature": signing.sign(private_key, SIGNATURE_PURPOSE, fields),
+    }
